@@ -1,0 +1,86 @@
+"""Dense: the fully connected layer of seed 004, y = x @ kernel + bias."""
+import numpy as np
+
+from .. import initializers, regularizers
+from .base import Layer, check_positive_int, register
+
+
+@register
+class Dense(Layer):
+    r"""Fully connected layer: :math:`y = x W + b`.
+
+    Args:
+        units: number of output features (positive int).
+        activation: optional activation name or layer; ``Sequential`` appends it as its own layer.
+        use_bias: add the learnable bias ``b`` (default True).
+        kernel_initializer: name or Initializer for ``W`` (default ``"glorot_uniform"``:
+            U(-a, a), a = sqrt(6 / (in + out))); bias_initializer likewise (default ``"zeros"``).
+        kernel_regularizer: optional penalty on ``W`` (added to the loss and to the gradient).
+
+    Shapes: input (N, in), output (N, units); kernel (in, units), bias (units,).
+
+    Example::
+
+        >>> layer = Dense(3); layer.build((4,), rng=0); layer.forward(np.ones((2, 4))).shape
+        (2, 3)
+    """
+
+    def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, name=None, dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        self.units = check_positive_int("units", units, "Dense")
+        self.activation = activation
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        if kernel_regularizer is not None:
+            self.regularizers = {"kernel": regularizers.get(kernel_regularizer)}
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) != 1:
+            raise ValueError(f"Dense expected input of shape (N, features), got (N, "
+                             f"{', '.join(map(str, input_shape))}): add a Flatten layer first")
+        return (self.units,)
+
+    def build(self, input_shape, rng=None):
+        super().build(input_shape, rng)
+        self.add_param("kernel", self.kernel_initializer((input_shape[0], self.units), self.rng, self.dtype))
+        if self.use_bias:
+            self.add_param("bias", self.bias_initializer((self.units,), self.rng, self.dtype))
+        return self.output_shape
+
+    def shape_hint(self, got):
+        return ": add a Flatten layer first" if len(got) > 1 else ""
+
+    def forward(self, x, training=False):
+        self.check_input(x)
+        self.cache["x"] = x
+        y = x @ self.params["kernel"]                                   # Y = X @ W + b
+        if self.use_bias:
+            y += self.params["bias"]
+        return y
+
+    def backward(self, grad_out, input_grad=True):
+        x = self.cache["x"]
+        np.matmul(x.T, grad_out, out=self.grads["kernel"])              # dW = X.T @ dY
+        if self.use_bias:
+            np.sum(grad_out, axis=0, out=self.grads["bias"])            # db = sum over batch of dY
+        return grad_out @ self.params["kernel"].T if input_grad else None   # dX = dY @ W.T
+
+    def get_config(self):
+        config = {**super().get_config(), "units": self.units, "use_bias": self.use_bias,
+                  "kernel_initializer": initializers.serialize(self.kernel_initializer),
+                  "bias_initializer": initializers.serialize(self.bias_initializer)}
+        if self.regularizers:
+            config["kernel_regularizer"] = regularizers.serialize(self.regularizers["kernel"])
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("kernel_initializer", "bias_initializer"):
+            if key in config:
+                config[key] = initializers.deserialize(config[key])
+        if config.get("kernel_regularizer") is not None:
+            config["kernel_regularizer"] = regularizers.deserialize(config["kernel_regularizer"])
+        return cls(**config)
