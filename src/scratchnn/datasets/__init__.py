@@ -1,4 +1,8 @@
 """Datasets: the embedded digits (offline default) and loaders."""
 from .digits import load_digits
+from .idx import read_idx, write_idx
+from .mnist import FASHION_CLASSES, load_fashion_mnist, load_mnist
+from .utils import BatchIterator, MinMaxScaler, Standardizer, to_categorical, train_test_split
 
-__all__ = ["load_digits"]
+__all__ = ["load_digits", "read_idx", "write_idx", "load_mnist", "load_fashion_mnist", "FASHION_CLASSES",
+           "to_categorical", "train_test_split", "Standardizer", "MinMaxScaler", "BatchIterator"]
