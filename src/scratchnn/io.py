@@ -1,0 +1,368 @@
+"""Model files: one zip of config.json and .npy arrays, read without pickle and with every size checked.
+
+A model file (``model.save``) holds the architecture, the compile settings, the optimizer with its
+state, the model's random generator state, and every parameter, buffer and optimizer slot as a .npy
+member. A weights file (``model.save_weights``) holds the arrays and a manifest of where they belong.
+Members are stored uncompressed; on reading, each member may hold exactly the bytes its expected shape
+and dtype imply (plus a header of at most 64 KiB), never more, so a crafted file cannot exhaust memory.
+"""
+import contextlib
+import io as _bytes_io
+import json
+import os
+import tempfile
+import zipfile
+import zlib
+
+import numpy as np
+
+from . import losses, optim
+
+FORMAT_VERSION = 1
+MODEL_FORMAT = "scratchnn-model"
+WEIGHTS_FORMAT = "scratchnn-weights"
+CONFIG_MEMBER = "config.json"
+MAX_CONFIG_BYTES = 16 * 2 ** 20
+MAX_NPY_HEADER_BYTES = 2 ** 16
+BIT_GENERATORS = ("PCG64", "PCG64DXSM", "Philox", "SFC64", "MT19937")
+_NPY_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0,
+                       (2, 0): np.lib.format.read_array_header_2_0}
+_ARRAY_KINDS = ("params", "buffers")
+
+
+class ModelFileError(ValueError):
+    """A model or weights file that cannot be read: the message names the file and the problem."""
+
+
+# ---- writing -------------------------------------------------------------------------------------
+def save_model(model, path):
+    """Write architecture, compile settings, optimizer state, generator state and arrays to ``path``."""
+    manifest, arrays = _layer_arrays(model)
+    optimizer_config, slot_arrays = _optimizer_state(model)
+    config = {**_header(MODEL_FORMAT), "model": model.get_config(), "compile": _compile_config(model),
+              "optimizer": optimizer_config, "rng_state": _rng_state(model.rng), "weights": manifest}
+    _write_archive(path, config, {**arrays, **slot_arrays})
+
+
+def save_weights(model, path):
+    """Write every parameter and buffer, with a manifest of layer index, name and class, to ``path``."""
+    if not model.built:
+        raise ValueError("save_weights needs a built model: pass input_shape=... or call build() first")
+    manifest, arrays = _layer_arrays(model)
+    _write_archive(path, {**_header(WEIGHTS_FORMAT), "weights": manifest}, arrays)
+
+
+def _header(file_format):
+    from . import __version__
+    return {"format": file_format, "format_version": FORMAT_VERSION, "scratchnn_version": __version__}
+
+
+def _member(index, kind, name):
+    return f"layers/{index}/{kind}/{name}.npy"
+
+
+def _slot_member(index, name):
+    return f"optimizer/{index}/{name}.npy"
+
+
+def _describe_array(array):
+    return {"shape": list(array.shape), "dtype": array.dtype.name}
+
+
+def _layer_arrays(model):
+    """The manifest of layers that own arrays, and the arrays by member name."""
+    manifest, arrays = [], {}
+    for index, layer in enumerate(model.layers):
+        entry = {"index": index, "class_name": type(layer).__name__, "name": layer.name}
+        for kind in _ARRAY_KINDS:
+            owned = getattr(layer, kind)
+            entry[kind] = {name: _describe_array(array) for name, array in owned.items()}
+            arrays.update({_member(index, kind, name): array for name, array in owned.items()})
+        if entry["params"] or entry["buffers"]:
+            manifest.append(entry)
+    return manifest, arrays
+
+
+def _compile_config(model):
+    if model.loss is None:
+        return None
+    names = [m if isinstance(m, str) else m.name for m in model.metric_names]
+    return {"loss": losses.serialize(model.loss), "from_logits": bool(getattr(model.loss, "from_logits", False)),
+            "metrics": names}
+
+
+def _optimizer_state(model):
+    """The optimizer's class, config and scalar state, and its slot arrays by member name."""
+    if model.optimizer is None:
+        return None, {}
+    state = dict(model.optimizer.state_dict())
+    slots = state.pop("slots")
+    arrays = {_slot_member(i, name): np.asarray(value) for i, slot in enumerate(slots)
+              for name, value in slot.items()}
+    config = {**_serialize_optimizer(model.optimizer), "state": state,
+              "slots": [{name: _describe_array(np.asarray(value)) for name, value in slot.items()}
+                        for slot in slots]}
+    return config, arrays
+
+
+def _rng_state(rng):
+    state = rng.bit_generator.state
+    return json.loads(json.dumps(state, default=lambda value: np.asarray(value).tolist()))
+
+
+def _write_archive(path, config, arrays):
+    text = json.dumps(config, indent=1, allow_nan=False)
+    with _atomic_file(path) as stream, zipfile.ZipFile(stream, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr(CONFIG_MEMBER, text)
+        for member, array in arrays.items():
+            with archive.open(member, "w", force_zip64=array.nbytes > 2 ** 30) as out:
+                np.lib.format.write_array(out, np.asarray(array), allow_pickle=False)
+
+
+@contextlib.contextmanager
+def _atomic_file(path):
+    """A temporary file next to ``path``, moved over it with os.replace once fully written."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "wb") as stream:
+            yield stream
+            stream.flush()
+            os.fsync(stream.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+
+
+# ---- reading -------------------------------------------------------------------------------------
+def load_model(path):
+    """Rebuild a model written by ``save_model``: architecture, weights, compile settings, optimizer, rng."""
+    from .model import Sequential
+    with _open_archive(path) as archive:
+        config = _read_config(archive, path, MODEL_FORMAT)
+        with _problems(path, "the architecture in config.json cannot be rebuilt"):
+            model = Sequential.from_config(_field(config, "model", dict, path))
+        _load_layer_arrays(archive, model, _field(config, "weights", list, path), path, by_name=False)
+        rng = _generator(config.get("rng_state"), path)
+        if config.get("compile") is not None:
+            _restore_compile(archive, model, config, path)
+    _set_generator(model, rng)
+    return model
+
+
+def load_weights(model, path):
+    """Copy the arrays of a weights (or model) file into ``model``, matched by layer name or index."""
+    if not model.built:
+        raise ValueError("load_weights needs a built model: pass input_shape=... or call build() first")
+    with _open_archive(path) as archive:
+        config = _read_config(archive, path, WEIGHTS_FORMAT, MODEL_FORMAT)
+        _load_layer_arrays(archive, model, _field(config, "weights", list, path), path, by_name=True)
+
+
+@contextlib.contextmanager
+def _problems(path, what, errors=(ValueError, TypeError, KeyError, IndexError, AttributeError)):
+    """Turn an error raised while reading into a ModelFileError that names the file."""
+    try:
+        yield
+    except ModelFileError:
+        raise
+    except errors as exc:
+        raise ModelFileError(f"{path}: {what}: {exc}") from None
+
+
+_ARCHIVE_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError,
+                   ValueError, KeyError, RecursionError)
+
+
+@contextlib.contextmanager
+def _open_archive(path):
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, EOFError, ValueError) as exc:
+        raise ModelFileError(f"{path}: not a scratchnn model file (not a complete zip archive: {exc}); "
+                             "the file may be truncated or of another kind") from None
+    with archive:
+        yield archive
+
+
+def _read_config(archive, path, *formats):
+    with _problems(path, f"cannot read {CONFIG_MEMBER}", _ARCHIVE_ERRORS):
+        try:
+            info = archive.getinfo(CONFIG_MEMBER)
+        except KeyError:
+            raise ModelFileError(f"{path}: not a scratchnn model file (no {CONFIG_MEMBER} inside)") from None
+        with archive.open(info) as stream:
+            text = stream.read(MAX_CONFIG_BYTES + 1)
+        if len(text) > MAX_CONFIG_BYTES:
+            raise ModelFileError(f"{path}: {CONFIG_MEMBER} is larger than {MAX_CONFIG_BYTES} bytes")
+        config = json.loads(text)
+    if not isinstance(config, dict) or config.get("format") not in (MODEL_FORMAT, WEIGHTS_FORMAT):
+        found = config.get("format") if isinstance(config, dict) else type(config).__name__
+        raise ModelFileError(f"{path}: not a scratchnn model file ({CONFIG_MEMBER} has format {found!r})")
+    if config["format"] not in formats:
+        hint = ("use model.load_weights(path)" if config["format"] == WEIGHTS_FORMAT
+                else "use scratchnn.load_model(path)")
+        raise ModelFileError(f"{path}: expected a {' or '.join(formats)} file, got a {config['format']} "
+                             f"file: {hint}")
+    version = config.get("format_version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ModelFileError(f"{path}: invalid format_version {version!r} (expected a positive integer)")
+    if version > FORMAT_VERSION:
+        from . import __version__
+        raise ModelFileError(f"{path}: written by a newer scratchnn ({config.get('scratchnn_version')!r}, "
+                             f"format version {version}); this scratchnn {__version__} reads format version "
+                             f"{FORMAT_VERSION}: upgrade scratchnn to read it")
+    return config
+
+
+def _field(config, key, kind, path):
+    value = config.get(key)
+    if not isinstance(value, kind):
+        raise ModelFileError(f"{path}: {CONFIG_MEMBER} field {key!r} should be a {kind.__name__}, "
+                             f"got {type(value).__name__}")
+    return value
+
+
+def _read_array(archive, member, shape, dtype, path):
+    """One .npy member, accepted only with exactly the expected shape and dtype; never unpickled."""
+    shape, dtype = tuple(shape), np.dtype(dtype)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    with _problems(path, f"member {member!r} is not a valid array", _ARCHIVE_ERRORS):
+        try:
+            info = archive.getinfo(member)
+        except KeyError:
+            raise ModelFileError(f"{path}: member {member!r} is missing") from None
+        if info.file_size > nbytes + MAX_NPY_HEADER_BYTES:
+            raise ModelFileError(f"{path}: member {member!r} declares {info.file_size} bytes, more than the "
+                                 f"{nbytes} bytes of its shape {shape} {dtype.name} plus a header: refused")
+        with archive.open(info) as stream:
+            header_reader = _NPY_HEADER_READERS.get(np.lib.format.read_magic(stream))
+            if header_reader is None:
+                raise ModelFileError(f"{path}: member {member!r} uses an unsupported .npy version")
+            shape_in_file, fortran_order, dtype_in_file = header_reader(stream)
+            if dtype_in_file.hasobject:
+                raise ModelFileError(f"{path}: member {member!r} holds Python objects ({dtype_in_file}); "
+                                     "refused, since reading them would need pickle")
+            if (tuple(shape_in_file), dtype_in_file) != (shape, dtype):
+                raise ModelFileError(f"{path}: member {member!r} holds an array of shape {tuple(shape_in_file)} "
+                                     f"{dtype_in_file}, the model expects shape {shape} {dtype.name}")
+            data = stream.read(nbytes + 1)
+    if len(data) != nbytes:
+        raise ModelFileError(f"{path}: member {member!r} holds {len(data)}{'+' if len(data) > nbytes else ''} "
+                             f"bytes of data, its shape {shape} {dtype.name} needs {nbytes}: refused")
+    array = np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran_order else "C")
+    return np.ascontiguousarray(array).copy()
+
+
+def _match_layers(model, manifest, path, by_name):
+    """Pair each model layer that owns arrays with its manifest entry (by name if named, else index)."""
+    entries = [entry for entry in manifest if isinstance(entry, dict)]
+    by_index = {entry.get("index"): entry for entry in entries}
+    named = {entry.get("name"): entry for entry in entries if entry.get("name") is not None}
+    pairs = []
+    for index, layer in enumerate(model.layers):
+        if not (layer.params or layer.buffers):
+            continue
+        entry = named.get(layer.name) if by_name and layer.name is not None else None
+        entry = entry or by_index.get(index)
+        label = f"layer {index} ({layer.describe()})"
+        if entry is None:
+            raise ModelFileError(f"{path}: the file has no weights for {label}")
+        if entry.get("class_name") != type(layer).__name__:
+            raise ModelFileError(f"{path}: {label} would receive the weights of a {entry.get('class_name')} "
+                                 f"layer (file layer {entry.get('index')})")
+        pairs.append((layer, entry, label))
+    if len({id(entry) for _, entry, _ in pairs}) != len(entries):
+        raise ModelFileError(f"{path}: the file has weights for {len(entries)} layers, the model has "
+                             f"{len(pairs)} layers with weights")
+    return pairs
+
+
+def _load_layer_arrays(archive, model, manifest, path, by_name):
+    """Read every array the model owns from the archive, then copy them in (all or nothing)."""
+    loaded = []
+    for layer, entry, label in _match_layers(model, manifest, path, by_name):
+        for kind in _ARRAY_KINDS:
+            targets, saved = getattr(layer, kind), entry.get(kind)
+            if not isinstance(saved, dict) or set(saved) != set(targets):
+                raise ModelFileError(f"{path}: {label} has {kind} {sorted(targets)}, the file has "
+                                     f"{sorted(saved) if isinstance(saved, dict) else saved!r}")
+            for name, target in targets.items():
+                array = _read_array(archive, _member(entry["index"], kind, name), target.shape, target.dtype, path)
+                loaded.append((target, array))
+    for target, array in loaded:
+        target[...] = array
+
+
+def _restore_compile(archive, model, config, path):
+    settings = _field(config, "compile", dict, path)
+    with _problems(path, "the compile settings in config.json are not valid"):
+        loss = losses.deserialize(settings["loss"])
+        block = _field(config, "optimizer", dict, path)
+        model.compile(loss=loss, optimizer=_deserialize_optimizer(block),
+                      metrics=list(settings.get("metrics", [])), from_logits=bool(settings.get("from_logits")))
+    _restore_optimizer_state(archive, model, block, path)
+
+
+def _serialize_optimizer(optimizer):
+    return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}
+
+
+def _deserialize_optimizer(block):
+    classes = {cls.__name__: cls for cls in optim.OPTIMIZERS.values()}
+    if block.get("class_name") not in classes:
+        raise ValueError(f"unknown optimizer {block.get('class_name')!r}; known: {sorted(classes)}")
+    return classes[block["class_name"]](**block.get("config", {}))
+
+
+def _restore_optimizer_state(archive, model, block, path):
+    """Slots are read against the parameter they belong to: same shape (or a scalar), a float dtype."""
+    params = [param for param, _ in model.parameters()]
+    described = block.get("slots")
+    if not isinstance(described, list) or len(described) not in (0, len(params)):
+        raise ModelFileError(f"{path}: the optimizer state should hold slots for 0 or {len(params)} "
+                             f"parameters, got {described!r:.80}")
+    slots = []
+    for index, (param, slot) in enumerate(zip(params, described)):
+        if not isinstance(slot, dict):
+            raise ModelFileError(f"{path}: optimizer slot {index} should be a dict, got {slot!r:.80}")
+        arrays = {}
+        for name, spec in slot.items():
+            shape = tuple(spec.get("shape", ())) if isinstance(spec, dict) else None
+            dtype = spec.get("dtype") if isinstance(spec, dict) else None
+            if shape not in (param.shape, ()) or dtype not in ("float32", "float64"):
+                raise ModelFileError(f"{path}: optimizer slot {index} {name!r} should have shape {param.shape} "
+                                     f"or () and a float dtype, got {spec!r:.80}")
+            arrays[name] = _read_array(archive, _slot_member(index, name), shape, dtype, path)
+        slots.append(arrays)
+    with _problems(path, "the optimizer state in config.json is not valid"):
+        model.optimizer.load_state_dict({**block.get("state", {}), "slots": slots})
+
+
+def _generator(state, path):
+    """A numpy Generator restored from a saved bit-generator state (only numpy's own bit generators)."""
+    if state is None:
+        return None
+    name = state.get("bit_generator") if isinstance(state, dict) else None
+    if name not in BIT_GENERATORS:
+        raise ModelFileError(f"{path}: rng_state should name one of {BIT_GENERATORS}, got {name!r:.80}")
+    bit_generator = getattr(np.random, name)()
+    with _problems(path, "rng_state is not a valid generator state"):
+        bit_generator.state = state
+    return np.random.Generator(bit_generator)
+
+
+def _set_generator(model, rng):
+    """Point the model, and every layer that drew from the model's generator, at the restored one."""
+    if rng is None:
+        return
+    for layer in model.layers:
+        if getattr(layer, "rng", None) is model.rng:
+            layer.rng = rng
+    model.rng = rng
