@@ -1,4 +1,6 @@
 """Metrics: streaming (update per batch, result per epoch) and plain functions on whole arrays."""
+import copy
+
 import numpy as np
 
 
@@ -10,9 +12,26 @@ def _labels(y_true, n_classes):
     return y_true.reshape(-1)
 
 
+def _weights(sample_weight, n):
+    return np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=float).reshape(n)
+
+
 class Metric:
-    """update(y_true, y_pred, sample_weight=None) accumulates; result() -> float; reset() clears."""
+    """update(y_true, y_pred, sample_weight=None) accumulates; result() -> float; reset() clears.
+
+    A metric learns how to read the model's outputs from ``configure(output_dim, from_logits)``, which
+    compile()'s metric list goes through, so ``metrics=[Precision()]`` works for any output layer.
+    """
     name = "metric"
+    output_dim = None
+    from_logits = False
+
+    def configure(self, output_dim=None, from_logits=False):
+        """A fresh, reset copy that reads outputs of size output_dim (logits or probabilities)."""
+        metric = copy.copy(self)
+        metric.output_dim, metric.from_logits = output_dim, from_logits
+        metric.reset()
+        return metric
 
     def reset(self):
         raise NotImplementedError
@@ -59,6 +78,15 @@ def binary_accuracy_fn(threshold):
     return binary_accuracy
 
 
+def top_k_accuracy_fn(k):
+    def top_k_accuracy(y_true, y_pred):
+        """1 where the true class scores among the k highest (ties counted in its favour, as Keras)."""
+        labels = _labels(y_true, y_pred.shape[1]).astype(np.intp)
+        true_score = y_pred[np.arange(len(y_pred)), labels]
+        return ((y_pred > true_score[:, None]).sum(axis=1) < k).astype(float)
+    return top_k_accuracy
+
+
 def squared_error(y_true, y_pred):
     return ((y_pred.reshape(len(y_pred), -1) - y_true.reshape(len(y_pred), -1)) ** 2).mean(axis=1)
 
@@ -67,13 +95,227 @@ def absolute_error(y_true, y_pred):
     return np.abs(y_pred.reshape(len(y_pred), -1) - y_true.reshape(len(y_pred), -1)).mean(axis=1)
 
 
+class TopKAccuracy(MeanMetric):
+    """Fraction of samples whose true class is among the k highest outputs (Keras's top_k_categorical_accuracy)."""
+
+    def __init__(self, k=5, name=None):
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
+            raise ValueError(f"TopKAccuracy: k must be a positive integer, got {k!r}")
+        self.k = int(k)
+        super().__init__(name or "top_k_accuracy", top_k_accuracy_fn(self.k))
+
+
+# ---- counts of (true class, predicted class) ------------------------------------------------------
+def _predicted_classes(y_pred, from_logits):
+    """Class indices from outputs: argmax for (N, K), a threshold (0 for logits, else 0.5) for (N, 1)."""
+    y_pred = np.asarray(y_pred)
+    if y_pred.ndim == 2 and y_pred.shape[1] > 1:
+        return y_pred.argmax(axis=1)
+    return (y_pred.reshape(-1) > (0.0 if from_logits else 0.5)).astype(np.intp)
+
+
+def _confusion(true, pred, num_classes, sample_weight=None):
+    """(num_classes, num_classes) weighted counts: rows are true classes, columns predicted ones."""
+    flat = true.astype(np.intp) * num_classes + pred.astype(np.intp)
+    return np.bincount(flat, weights=sample_weight, minlength=num_classes * num_classes).reshape(
+        num_classes, num_classes)
+
+
+def _ratio(numerator, denominator):
+    """numerator / denominator, 0 where the denominator is 0 (scikit-learn's zero_division=0)."""
+    return np.divide(numerator, denominator, out=np.zeros_like(numerator, dtype=float), where=denominator > 0)
+
+
+def _per_class_scores(matrix):
+    """Precision, recall, F1 and support of every class from a confusion matrix."""
+    true_pos = np.diag(matrix).astype(float)
+    predicted, actual = matrix.sum(axis=0), matrix.sum(axis=1)
+    precision, recall = _ratio(true_pos, predicted), _ratio(true_pos, actual)
+    f1 = _ratio(2 * true_pos, predicted + actual)                     # F1 = 2 TP / (2 TP + FP + FN)
+    return precision, recall, f1, actual
+
+
+class ConfusionMetric(Metric):
+    """Base of Precision, Recall and F1Score: a confusion matrix accumulated over batches.
+
+    average="binary" scores class 1 (one sigmoid output, or two classes); "macro" is the unweighted
+    mean over the classes seen in y_true or y_pred (scikit-learn's default labels); None picks binary
+    for one or two outputs and macro otherwise.
+    """
+    score = None
+
+    def __init__(self, average=None, name=None):
+        if average not in (None, "binary", "macro"):
+            raise ValueError(f"{type(self).__name__}: average must be 'binary', 'macro' or None, got {average!r}")
+        self.average, self.name = average, name or self.score
+        self.reset()
+
+    def reset(self):
+        self.matrix = None
+
+    def update(self, y_true, y_pred, sample_weight=None):
+        y_pred = np.asarray(y_pred)
+        one_output = y_pred.ndim == 1 or y_pred.shape[1] == 1
+        num_classes = 2 if one_output else y_pred.shape[1]
+        pred = _predicted_classes(y_pred, self.from_logits)
+        true = np.asarray(y_true).reshape(-1) > 0.5 if one_output else _labels(y_true, num_classes)
+        counts = _confusion(true, pred, num_classes, _weights(sample_weight, len(pred)))
+        self.matrix = counts if self.matrix is None else self.matrix + counts
+
+    def result(self):
+        if self.matrix is None:
+            return 0.0
+        precision, recall, f1, _ = _per_class_scores(self.matrix)
+        scores = {"precision": precision, "recall": recall, "f1": f1}[self.score]
+        average = self.average or ("binary" if len(self.matrix) == 2 else "macro")
+        if average == "binary":
+            if len(self.matrix) != 2:
+                raise ValueError(f"{self.name}: average='binary' needs two classes, got {len(self.matrix)}; "
+                                 "use average='macro'")
+            return float(scores[1])
+        seen = (self.matrix.sum(axis=0) + self.matrix.sum(axis=1)) > 0
+        return float(scores[seen].mean())
+
+
+class Precision(ConfusionMetric):
+    """Streaming precision TP / (TP + FP); binary for one output, macro-averaged for several."""
+    score = "precision"
+
+
+class Recall(ConfusionMetric):
+    """Streaming recall TP / (TP + FN); binary for one output, macro-averaged for several."""
+    score = "recall"
+
+
+class F1Score(ConfusionMetric):
+    """Streaming F1 = 2 TP / (2 TP + FP + FN) per class; binary for one output, macro-averaged for several."""
+    score = "f1"
+
+
+def _binary_scores(y_pred):
+    """One score per sample that ranks the positive class: the output itself, or z1 - z0 for two outputs."""
+    y_pred = np.asarray(y_pred)
+    if y_pred.ndim == 2 and y_pred.shape[1] == 2:
+        return y_pred[:, 1] - y_pred[:, 0]
+    if y_pred.ndim == 1 or y_pred.shape[1] == 1:
+        return y_pred.reshape(-1)
+    raise ValueError(f"auc is binary: expected outputs of shape (N,), (N, 1) or (N, 2), got {y_pred.shape}")
+
+
+def roc_auc(y_true, scores, sample_weight=None):
+    """Exact area under the ROC curve (ties in the scores give the diagonal, as scikit-learn)."""
+    positive = np.asarray(y_true).reshape(-1) > 0.5
+    weights = _weights(sample_weight, len(positive))
+    order = np.argsort(-np.asarray(scores, dtype=float), kind="stable")
+    sorted_scores = np.asarray(scores, dtype=float)[order]
+    true_pos = np.cumsum(weights[order] * positive[order])
+    false_pos = np.cumsum(weights[order] * ~positive[order])
+    last_of_tie = np.r_[sorted_scores[1:] != sorted_scores[:-1], True]
+    tpr = np.r_[0.0, true_pos[last_of_tie]] / true_pos[-1]
+    fpr = np.r_[0.0, false_pos[last_of_tie]] / false_pos[-1]
+    return float(np.trapezoid(tpr, fpr))
+
+
+class AUC(Metric):
+    """Area under the ROC curve of a binary classifier, exact: scores are kept until result()."""
+
+    def __init__(self, name="auc"):
+        self.name = name
+        self.reset()
+
+    def reset(self):
+        self.true, self.scores, self.weights = [], [], []
+
+    def update(self, y_true, y_pred, sample_weight=None):
+        scores = _binary_scores(y_pred)
+        true = _labels(y_true, 2) if np.ndim(y_pred) == 2 and np.shape(y_pred)[1] == 2 else np.asarray(y_true)
+        self.true.append(np.asarray(true).reshape(-1))
+        self.scores.append(scores)
+        self.weights.append(_weights(sample_weight, len(scores)))
+
+    def result(self):
+        if not self.true:
+            return 0.0
+        true = np.concatenate(self.true) > 0.5
+        if true.all() or not true.any():
+            raise ValueError("auc needs both classes among the labels seen; got only "
+                             f"{'positives' if true.all() else 'negatives'}")
+        return roc_auc(true, np.concatenate(self.scores), np.concatenate(self.weights))
+
+
+# ---- whole-array functions ---------------------------------------------------------------------
+def _as_class_labels(y, name):
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] > 1:
+        return y.argmax(axis=1)
+    y = y.reshape(-1)
+    if y.dtype.kind == "f" and np.any(y != np.round(y)):
+        raise ValueError(f"{name}: expected integer class labels or (N, K) scores, got non-integer floats")
+    if y.size and y.min() < 0:
+        raise ValueError(f"{name}: expected class labels >= 0, got {y.min()}")
+    return y.astype(np.intp)
+
+
+def confusion_matrix(y_true, y_pred, num_classes=None, sample_weight=None):
+    """Counts C[i, j] of samples of true class i predicted as class j (scikit-learn's layout).
+
+    y_true and y_pred are integer labels, or one-hot / per-class scores (argmax is taken).
+    """
+    true, pred = _as_class_labels(y_true, "confusion_matrix"), _as_class_labels(y_pred, "confusion_matrix")
+    if len(true) != len(pred):
+        raise ValueError(f"confusion_matrix: y_true and y_pred need the same length, got {len(true)} and {len(pred)}")
+    largest = int(max(true.max(initial=-1), pred.max(initial=-1)))
+    if num_classes is None:
+        num_classes = largest + 1
+    elif largest >= num_classes:
+        raise ValueError(f"confusion_matrix: label {largest} does not fit num_classes={num_classes}")
+    counts = _confusion(true, pred, num_classes, None if sample_weight is None else _weights(sample_weight, len(true)))
+    return counts if sample_weight is not None else counts.astype(np.int64)
+
+
+def classification_report(y_true, y_pred, num_classes=None, target_names=None, digits=2, output_dict=False):
+    """Per-class precision, recall, F1 and support, then accuracy and macro / weighted averages.
+
+    The text (and, with output_dict=True, the dict) has scikit-learn's layout, over classes 0..K-1.
+    """
+    matrix = confusion_matrix(y_true, y_pred, num_classes)
+    precision, recall, f1, support = _per_class_scores(matrix)
+    names = [str(c) for c in range(len(matrix))] if target_names is None else [str(n) for n in target_names]
+    if len(names) != len(matrix):
+        raise ValueError(f"classification_report: {len(matrix)} classes but {len(names)} target_names")
+    total = int(support.sum())
+    rows = {name: (p, r, f, int(s)) for name, p, r, f, s in zip(names, precision, recall, f1, support)}
+    accuracy = float(np.trace(matrix) / total)
+    averages = {"macro avg": (precision.mean(), recall.mean(), f1.mean(), total),
+                "weighted avg": tuple(np.average(v, weights=support) for v in (precision, recall, f1)) + (total,)}
+    headers = ("precision", "recall", "f1-score", "support")
+    if output_dict:
+        report = {name: dict(zip(headers, map(float, row))) for name, row in rows.items()}
+        report["accuracy"] = accuracy
+        report.update({name: dict(zip(headers, map(float, row))) for name, row in averages.items()})
+        return report
+    width = max(*(len(n) for n in names), len("weighted avg"), digits)
+    row_fmt = "{:>{width}s} " + " {:>9.{digits}f}" * 3 + " {:>9}\n"
+    text = "{:>{width}s} ".format("", width=width) + "".join(f" {h:>9}" for h in headers) + "\n\n"
+    text += "".join(row_fmt.format(name, *row, width=width, digits=digits) for name, row in rows.items()) + "\n"
+    text += ("{:>{width}s} " + " {:>9}" * 2 + " {:>9.{digits}f} {:>9}\n").format(
+        "accuracy", "", "", accuracy, total, width=width, digits=digits)
+    text += "".join(row_fmt.format(name, *row, width=width, digits=digits) for name, row in averages.items())
+    return text
+
+
+MEAN_METRICS = ("accuracy", "acc", "mse", "mean_squared_error", "mae", "mean_absolute_error")
+METRICS = {"top_k_accuracy": TopKAccuracy, "top_k_categorical_accuracy": TopKAccuracy, "precision": Precision,
+           "recall": Recall, "f1": F1Score, "f1_score": F1Score, "auc": AUC}
+
+
 def get(identifier, output_dim=None, from_logits=False):
-    """A Metric from a name; "accuracy" picks binary (one output) or categorical accuracy.
+    """A fresh Metric from a name or a Metric; "accuracy" picks binary (one output) or categorical accuracy.
 
     With from_logits the binary threshold is 0 (a logit), else 0.5 (a probability).
     """
     if isinstance(identifier, Metric):
-        return identifier
+        return identifier.configure(output_dim, from_logits)
     name = identifier.lower() if isinstance(identifier, str) else identifier
     if name in ("accuracy", "acc"):
         if output_dim == 1:
@@ -83,4 +325,6 @@ def get(identifier, output_dim=None, from_logits=False):
         return MeanMetric("mse", squared_error)
     if name in ("mae", "mean_absolute_error"):
         return MeanMetric("mae", absolute_error)
-    raise ValueError(f"Unknown metric {identifier!r}; valid names: ['accuracy', 'mae', 'mse']")
+    if name in METRICS:
+        return METRICS[name]().configure(output_dim, from_logits)
+    raise ValueError(f"Unknown metric {identifier!r}; valid names: {sorted((*MEAN_METRICS, *METRICS))}")
