@@ -10,7 +10,7 @@ import scratchnn as snn
 from scratchnn import layers, optim
 
 
-def main(epochs=10, seed=0, out="digits.snn"):
+def main(epochs=15, seed=0, out="digits.snn"):
     (x_train, y_train), (x_test, y_test) = snn.datasets.load_digits()
     x_train = x_train.reshape(len(x_train), -1) / np.float32(255)
     x_test = x_test.reshape(len(x_test), -1) / np.float32(255)
@@ -25,7 +25,7 @@ def main(epochs=10, seed=0, out="digits.snn"):
     model.summary()
 
     start = time.perf_counter()
-    model.fit(x_train, y_train, epochs=epochs, batch_size=128, validation_data=(x_test, y_test), verbose=2)
+    model.fit(x_train, y_train, epochs=epochs, batch_size=32, validation_data=(x_test, y_test), verbose=2)
     seconds = time.perf_counter() - start
     result = model.evaluate(x_test, y_test)
     print(f"test accuracy {result['accuracy']:.2%} (loss {result['loss']:.4f}) on {len(x_test)} held-out digits, "

@@ -180,7 +180,11 @@ def get(identifier, from_logits=False):
         return identifier
     if isinstance(identifier, str) and identifier.lower() in LOSSES:
         cls = LOSSES[identifier.lower()]
-        return cls(from_logits=from_logits) if "from_logits" in cls.__init__.__code__.co_varnames else cls()
+        if cls in (BinaryCrossentropy, CategoricalCrossentropy):
+            return cls(from_logits=from_logits)
+        if from_logits:
+            raise ValueError(f"from_logits=True applies to the crossentropy losses, not to {identifier!r}")
+        return cls()
     raise ValueError(f"Unknown loss {identifier!r}; valid names: {sorted(LOSSES)}")
 
 

@@ -97,10 +97,12 @@ class Sequential:
         x = np.asarray(x)
         if not self.built:
             self.build(x.shape[1:])
-        if x.ndim != len(self.input_shape) + 1:
+        if tuple(x.shape[1:]) != self.input_shape:
+            hint = self.layers[0].shape_hint(x.shape[1:]) if self.layers else ""
+            if x.ndim == len(self.input_shape) and self.input_shape[-1] == 1:
+                hint = ": add a channel axis, x[..., None]"
             raise ValueError(f"{self.name} expected input of shape {shape_str(self.input_shape)}, "
-                             f"got {x.shape}" + (": add a channel axis, x[..., None]"
-                                                 if x.ndim == len(self.input_shape) else ""))
+                             f"got {shape_str(x.shape[1:])}{hint}")
         return x.astype(self.dtype, copy=False)
 
     # ---- training ------------------------------------------------------------------------------
