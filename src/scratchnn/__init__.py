@@ -1,5 +1,6 @@
 """scratchnn: neural networks from scratch on NumPy, every gradient checked."""
 from . import backend, callbacks, datasets, gradcheck, initializers, layers, losses, metrics, optim, regularizers
+from . import schedules
 from .model import Sequential
 
 __version__ = "0.1.0"
@@ -12,4 +13,4 @@ def load_model(path):
 
 
 __all__ = ["Sequential", "load_model", "layers", "losses", "optim", "metrics", "callbacks", "datasets",
-           "initializers", "regularizers", "gradcheck", "backend", "__version__"]
+           "initializers", "regularizers", "schedules", "gradcheck", "backend", "__version__"]
