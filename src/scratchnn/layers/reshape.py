@@ -1,7 +1,7 @@
 """Layers that only change the shape of their input."""
 import numpy as np
 
-from .base import Layer, register
+from .base import Layer, register, shape_str
 
 
 @register
@@ -17,3 +17,39 @@ class Flatten(Layer):
 
     def backward(self, grad_out, input_grad=True):
         return grad_out.reshape((grad_out.shape[0], *self.input_shape))   # dx = dy viewed as x
+
+
+@register
+class Reshape(Layer):
+    """(N, *input_shape) -> (N, *target_shape), in C order; one entry of target_shape may be -1 (inferred)."""
+
+    def __init__(self, target_shape, name=None, dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        if not isinstance(target_shape, (tuple, list)) or not all(
+                isinstance(d, (int, np.integer)) and not isinstance(d, bool) and (d > 0 or d == -1)
+                for d in target_shape):
+            raise ValueError(f"Reshape: target_shape must be a tuple of positive ints (one may be -1), "
+                             f"got {target_shape!r}")
+        if list(target_shape).count(-1) > 1:
+            raise ValueError(f"Reshape: only one entry of target_shape may be -1, got {tuple(target_shape)}")
+        self.target_shape = tuple(int(d) for d in target_shape)
+
+    def compute_output_shape(self, input_shape):
+        size = int(np.prod(input_shape))
+        known = int(np.prod([d for d in self.target_shape if d != -1]))
+        if -1 in self.target_shape and size % known == 0:
+            return tuple(size // known if d == -1 else d for d in self.target_shape)
+        if known != size or -1 in self.target_shape:
+            raise ValueError(f"Reshape: cannot reshape inputs of shape {shape_str(input_shape)} "
+                             f"({size} values per sample) to {shape_str(self.target_shape)}")
+        return self.target_shape
+
+    def forward(self, x, training=False):
+        self.check_input(x)
+        return x.reshape(len(x), *self.output_shape)    # y = x viewed as (N, *target_shape)
+
+    def backward(self, grad_out, input_grad=True):
+        return grad_out.reshape(len(grad_out), *self.input_shape)   # dx = dy viewed as x
+
+    def get_config(self):
+        return {**super().get_config(), "target_shape": list(self.target_shape)}

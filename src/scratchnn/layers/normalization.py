@@ -1,0 +1,100 @@
+"""BatchNormalization: normalise each feature (channel) by the batch statistics, as Keras does."""
+import numpy as np
+
+from .base import Layer, register
+
+
+@register
+class BatchNormalization(Layer):
+    r"""y = gamma * (x - mean) / sqrt(var + epsilon) + beta, per feature of ``axis`` (Ioffe & Szegedy, 2015).
+
+    Training: mean and var are the batch's, over every axis but ``axis`` (the batch, and H, W after a
+    Conv2D); var is the biased variance (divided by the count m). The moving statistics follow Keras:
+    ``moving = moving * momentum + batch * (1 - momentum)``, with the same biased variance (PyTorch's
+    running_var uses the unbiased one, m / (m - 1) times larger, and its momentum is 1 - this one).
+    Inference: mean and var are the moving statistics.
+
+    Args:
+        axis: the feature axis (default -1, the channels of an NHWC image or the features of (N, F)).
+        momentum: weight of the old moving statistics (default 0.99). epsilon: added to var (1e-3).
+        center: learn beta (default True). scale: learn gamma (default True).
+
+    Parameters "gamma" (ones) and "beta" (zeros); buffers "moving_mean" (zeros), "moving_variance" (ones),
+    saved with the model but not trained.
+    """
+
+    def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True, name=None, dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+            raise ValueError(f"BatchNormalization: axis must be an int, got {axis!r}")
+        if not 0 <= momentum <= 1:
+            raise ValueError(f"BatchNormalization: momentum must be in [0, 1], got {momentum!r}")
+        if not epsilon > 0:
+            raise ValueError(f"BatchNormalization: epsilon must be positive, got {epsilon!r}")
+        self.axis, self.momentum, self.epsilon = int(axis), float(momentum), float(epsilon)
+        self.center, self.scale = bool(center), bool(scale)
+
+    def build(self, input_shape, rng=None):
+        if not (1 <= self.axis <= len(input_shape) or -len(input_shape) <= self.axis <= -1):
+            raise ValueError(f"BatchNormalization: axis {self.axis} is not a feature axis of inputs of shape "
+                             f"(N, {', '.join(map(str, input_shape))})")
+        super().build(input_shape, rng)
+        rank = len(input_shape) + 1
+        feature_axis = self.axis % rank
+        features = input_shape[feature_axis - 1]
+        self.reduce_axes = tuple(i for i in range(rank) if i != feature_axis)
+        self.broadcast_shape = tuple(features if i == feature_axis else 1 for i in range(rank))
+        if self.scale:
+            self.add_param("gamma", np.ones(features))
+        if self.center:
+            self.add_param("beta", np.zeros(features))
+        self.buffers = {"moving_mean": np.zeros(features, dtype=self.dtype),
+                        "moving_variance": np.ones(features, dtype=self.dtype)}
+        return self.output_shape
+
+    def per_feature(self, name, default):
+        value = self.params.get(name)
+        return default if value is None else value.reshape(self.broadcast_shape)
+
+    def forward(self, x, training=False):
+        self.check_input(x)
+        if training:
+            mean = x.mean(axis=self.reduce_axes)                        # mu = mean of the batch
+            centered = x - mean.reshape(self.broadcast_shape)
+            var = np.mean(centered * centered, axis=self.reduce_axes)   # var = mean (x - mu)^2, biased
+            self.update_moving(mean, var)
+        else:
+            mean, var = self.buffers["moving_mean"], self.buffers["moving_variance"]
+            centered = x - mean.reshape(self.broadcast_shape)
+        inv_std = (1 / np.sqrt(var + self.epsilon)).astype(x.dtype).reshape(self.broadcast_shape)
+        x_hat = centered * inv_std                                      # x_hat = (x - mu) / sqrt(var + eps)
+        self.cache = {"x_hat": x_hat, "inv_std": inv_std, "training": training}
+        return x_hat * self.per_feature("gamma", 1) + self.per_feature("beta", 0)   # y = gamma x_hat + beta
+
+    def update_moving(self, mean, var):
+        for name, batch_value in (("moving_mean", mean), ("moving_variance", var)):
+            moving = self.buffers[name]
+            moving *= self.momentum                                     # moving = m moving + (1 - m) batch
+            moving += (1 - self.momentum) * batch_value.astype(moving.dtype)
+
+    def backward(self, grad_out, input_grad=True):
+        x_hat, inv_std = self.cache["x_hat"], self.cache["inv_std"]
+        sum_grad = grad_out.sum(axis=self.reduce_axes)                 # dbeta = sum dy
+        sum_grad_x_hat = np.sum(grad_out * x_hat, axis=self.reduce_axes)   # dgamma = sum dy x_hat
+        if self.scale:
+            self.grads["gamma"][...] = sum_grad_x_hat
+        if self.center:
+            self.grads["beta"][...] = sum_grad
+        if not input_grad:
+            return None
+        scaled = inv_std * self.per_feature("gamma", 1)
+        if not self.cache["training"]:
+            return grad_out * scaled                                    # dx = dy gamma / sqrt(var + eps)
+        count = grad_out.size // sum_grad.size
+        mean_grad = (sum_grad / count).reshape(self.broadcast_shape)
+        mean_grad_x_hat = (sum_grad_x_hat / count).reshape(self.broadcast_shape)
+        return scaled * (grad_out - mean_grad - x_hat * mean_grad_x_hat)   # dx = g/s (dy - mean dy - x_hat mean(dy x_hat))
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis, "momentum": self.momentum, "epsilon": self.epsilon,
+                "center": self.center, "scale": self.scale}

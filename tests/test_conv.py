@@ -1,0 +1,302 @@
+"""Conv2D, pooling, Reshape, Dropout and BatchNormalization: gradient checks, exact values, errors."""
+import numpy as np
+import pytest
+
+import scratchnn as snn
+from scratchnn import gradcheck, layers
+
+TOL = 1e-7
+
+CONV_CASES = {                                   # (layer arguments, input shape)
+    "k3_valid_s1": ((3, 3), (2, 6, 5, 2)),
+    "k3_valid_s2_odd": ((2, 3, 2), (2, 7, 7, 2)),
+    "k3_same_s1_even": ((3, 3, 1, "same"), (2, 6, 6, 2)),
+    "k3_same_s2_odd": ((3, 3, 2, "same"), (2, 7, 5, 3)),
+    "k3_same_s2_even": ((2, 3, 2, "same"), (2, 6, 8, 2)),
+    "k1": ((4, 1), (2, 4, 3, 3)),
+    "k5_valid": ((2, 5), (2, 7, 6, 2)),
+    "k5_same_s2": ((2, 5, 2, "same"), (1, 6, 7, 2)),
+    "k2x3_rect": ((2, (2, 3), (1, 2)), (2, 5, 7, 2)),
+    "dilation2_valid": ((2, 3, 1, "valid", 2), (2, 7, 7, 2)),
+    "dilation2_same": ((2, 3, 1, "same", 2), (2, 6, 5, 2)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CONV_CASES))
+def test_conv2d_gradients(name, rng):
+    args, shape = CONV_CASES[name]
+    errors = gradcheck.check_layer(layers.Conv2D(*args), rng.standard_normal(shape))
+    gradcheck.assert_gradients_close(errors, TOL)
+    assert set(errors) == {"input", "kernel", "bias"}
+
+
+def test_conv2d_without_bias_gradients(rng):
+    layer = layers.Conv2D(3, 3, padding="same", use_bias=False)
+    errors = gradcheck.check_layer(layer, rng.standard_normal((2, 4, 5, 2)))
+    gradcheck.assert_gradients_close(errors, TOL)
+    assert set(errors) == {"input", "kernel"}
+
+
+POOL_CASES = {
+    "max_2": (lambda: layers.MaxPooling2D(2), (2, 6, 4, 3)),
+    "max_2_odd_valid": (lambda: layers.MaxPooling2D(2), (2, 5, 7, 2)),
+    "max_2_odd_same": (lambda: layers.MaxPooling2D(2, padding="same"), (2, 5, 7, 2)),
+    "max_3_s2_overlap": (lambda: layers.MaxPooling2D(3, 2), (2, 7, 6, 2)),
+    "max_3_s1_same": (lambda: layers.MaxPooling2D(3, 1, "same"), (2, 5, 4, 2)),
+    "max_2x3_s1": (lambda: layers.MaxPooling2D((2, 3), (1, 2)), (2, 5, 7, 2)),
+    "avg_2": (lambda: layers.AveragePooling2D(2), (2, 6, 4, 3)),
+    "avg_3_s2_same": (lambda: layers.AveragePooling2D(3, 2, "same"), (2, 7, 6, 2)),
+    "avg_3_s1_overlap": (lambda: layers.AveragePooling2D(3, 1), (2, 5, 5, 2)),
+    "global_avg": (layers.GlobalAveragePooling2D, (3, 4, 5, 2)),
+    "global_max": (layers.GlobalMaxPooling2D, (3, 4, 5, 2)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(POOL_CASES))
+def test_pooling_gradients(name, rng):
+    make, shape = POOL_CASES[name]
+    errors = gradcheck.check_layer(make(), rng.standard_normal(shape))
+    gradcheck.assert_gradients_close(errors, TOL)
+
+
+@pytest.mark.parametrize("make, shape", [
+    (lambda: layers.Reshape((-1, 2)), (2, 3, 4)),
+    (lambda: layers.Reshape((2, 2, 3)), (2, 12)),
+    (lambda: layers.Dropout(0.4), (4, 6)),
+    (lambda: layers.BatchNormalization(), (8, 4)),                      # after a Dense
+    (lambda: layers.BatchNormalization(), (3, 4, 3, 2)),                # after a Conv2D
+    (lambda: layers.BatchNormalization(axis=1), (4, 3, 2)),
+    (lambda: layers.BatchNormalization(center=False), (5, 3)),
+    (lambda: layers.BatchNormalization(scale=False), (5, 3)),
+], ids=["reshape_infer", "reshape_exact", "dropout", "bn_dense", "bn_conv", "bn_axis1", "bn_no_beta",
+        "bn_no_gamma"])
+def test_other_layer_gradients(make, shape, rng):
+    layer = make()
+    errors = gradcheck.check_layer(layer, rng.standard_normal(shape))
+    gradcheck.assert_gradients_close(errors, TOL)
+
+
+def test_batchnorm_inference_gradients(rng):
+    layer = layers.BatchNormalization()
+    layer.dtype = np.dtype("float64")
+    layer.build((3,), rng)
+    layer.buffers["moving_mean"][:] = [0.5, -1.0, 2.0]
+    layer.buffers["moving_variance"][:] = [0.3, 2.0, 1.5]
+    layer.params["gamma"][:] = [1.5, -0.5, 2.0]
+    errors = gradcheck.check_layer(layer, rng.standard_normal((4, 3)), training=False)
+    gradcheck.assert_gradients_close(errors, TOL)
+
+
+def test_conv_bn_pool_dense_stack_gradients(rng):
+    model = snn.Sequential([
+        layers.Conv2D(3, 3, padding="same", use_bias=False),   # BatchNorm cancels a bias: its gradient is 0
+        layers.BatchNormalization(),
+        layers.ReLU(),
+        layers.MaxPooling2D(2),
+        layers.Flatten(),
+        layers.Dense(4),
+    ], input_shape=(6, 5, 2), seed=0, dtype="float64")
+    model.compile(loss="categorical_crossentropy", from_logits=True)
+    errors = gradcheck.check_model(model, rng.standard_normal((3, 6, 5, 2)), np.array([0, 3, 1]))
+    gradcheck.assert_gradients_close(errors, TOL)
+    assert len(errors) == 1 + 1 + 2 + 2
+
+
+class SeedConv(layers.Conv2D):
+    """Seed 004's ConvLayer forward: the bias is added once per input channel, the backward is not told."""
+
+    def forward(self, x, training=False):
+        return super().forward(x, training) + (x.shape[-1] - 1) * self.params["bias"]
+
+
+def test_gradient_check_catches_the_seed_bias_bug(rng):
+    layer = SeedConv(2, 3, bias_initializer=lambda shape, rng, dtype: np.ones(shape, dtype))
+    errors = gradcheck.check_layer(layer, rng.standard_normal((2, 5, 5, 3)))
+    assert errors["bias"] > 0.1
+    assert errors["kernel"] < TOL
+
+
+def test_conv2d_exact_values():
+    x = np.arange(16, dtype=np.float64).reshape(1, 4, 4, 1)
+    layer = layers.Conv2D(1, 2, strides=2, bias_initializer=lambda shape, rng, dtype: np.full(shape, 0.5))
+    layer.build((4, 4, 1), np.random.default_rng(0))
+    layer.params["kernel"][...] = np.array([[1, 2], [3, 4]], dtype=np.float32).reshape(2, 2, 1, 1)
+    y = layer.forward(x)[0, :, :, 0]
+    expected = [[0 + 2 + 12 + 20 + 0.5, 2 + 6 + 18 + 28 + 0.5], [8 + 18 + 36 + 52 + 0.5, 10 + 22 + 42 + 60 + 0.5]]
+    np.testing.assert_array_equal(y, expected)
+
+
+@pytest.mark.parametrize("size, kernel, stride, padding, dilation, expected", [
+    (28, 3, 1, "valid", 1, 26), (28, 3, 1, "same", 1, 28), (7, 3, 2, "same", 1, 4), (6, 3, 2, "same", 1, 3),
+    (7, 3, 2, "valid", 1, 3), (9, 3, 1, "valid", 2, 5), (5, 5, 1, "valid", 1, 1),
+])
+def test_conv2d_output_shapes(size, kernel, stride, padding, dilation, expected):
+    layer = layers.Conv2D(4, kernel, stride, padding, dilation)
+    assert layer.build((size, size + 1, 2), np.random.default_rng(0))[::2] == (expected, 4)
+
+
+def test_same_padding_puts_the_extra_row_at_the_bottom():
+    layer = layers.Conv2D(1, 2, padding="same", use_bias=False)
+    layer.build((3, 3, 1), np.random.default_rng(0))
+    layer.params["kernel"][...] = 1
+    x = np.arange(9, dtype=np.float32).reshape(1, 3, 3, 1)
+    np.testing.assert_array_equal(layer.forward(x)[0, :, :, 0], [[8, 12, 7], [20, 24, 13], [13, 15, 8]])
+
+
+def test_max_pool_routes_ties_to_the_first_maximum():
+    layer = layers.MaxPooling2D(2)
+    x = np.array([[1, 1, 0, 2], [1, 0, 2, 2]], dtype=np.float64).reshape(1, 2, 4, 1)
+    layer.build((2, 4, 1))
+    np.testing.assert_array_equal(layer.forward(x).ravel(), [1, 2])
+    grad = layer.backward(np.array([3.0, 5.0]).reshape(1, 1, 2, 1))
+    np.testing.assert_array_equal(grad[0, :, :, 0], [[3, 0, 0, 5], [0, 0, 0, 0]])
+
+
+def test_average_pool_same_counts_only_the_input():
+    layer = layers.AveragePooling2D(2, padding="same")
+    layer.build((3, 3, 1))
+    x = np.arange(9, dtype=np.float64).reshape(1, 3, 3, 1)
+    np.testing.assert_array_equal(layer.forward(x)[0, :, :, 0], [[2, 3.5], [6.5, 8]])
+
+
+def test_global_pooling_values(rng):
+    x = rng.standard_normal((2, 3, 4, 5))
+    np.testing.assert_allclose(layers.GlobalAveragePooling2D()(x), x.mean(axis=(1, 2)), rtol=1e-12)
+    np.testing.assert_array_equal(layers.GlobalMaxPooling2D()(x), x.max(axis=(1, 2)))
+
+
+def test_reshape_infers_the_missing_dimension():
+    layer = layers.Reshape((-1, 4))
+    assert layer.build((2, 3, 4)) == (6, 4)
+    assert layer.forward(np.zeros((5, 2, 3, 4))).shape == (5, 6, 4)
+
+
+def test_dropout_statistics():
+    layer = layers.Dropout(0.3)
+    layer.build((200, 100), np.random.default_rng(7))
+    x = np.ones((50, 200, 100), dtype=np.float32)
+    y = layer.forward(x, training=True)
+    assert y.dtype == np.float32
+    kept = y != 0
+    np.testing.assert_allclose(y[kept], 1 / 0.7, rtol=1e-6)
+    # 1,000,000 Bernoulli(0.7) draws: the kept fraction has standard deviation 4.6e-4
+    assert abs(kept.mean() - 0.7) < 2.5e-3
+    assert abs(y.mean() - 1.0) < 3.5e-3
+    np.testing.assert_array_equal(layer.backward(np.full(y.shape, 2.0, np.float32)), 2 * y)
+
+
+def test_dropout_is_identity_at_inference_and_repeats_with_the_seed():
+    x = np.random.default_rng(0).standard_normal((4, 10))
+    first, second = layers.Dropout(0.5), layers.Dropout(0.5)
+    first.build((10,), np.random.default_rng(3))
+    second.build((10,), np.random.default_rng(3))
+    assert first.forward(x) is x
+    assert first.backward(x) is x
+    np.testing.assert_array_equal(first.forward(x, training=True), second.forward(x, training=True))
+
+
+def test_batchnorm_moving_statistics_follow_keras(rng):
+    layer = layers.BatchNormalization(momentum=0.9)
+    layer.dtype = np.dtype("float64")
+    layer.build((2, 2, 3), rng)
+    expected_mean, expected_var = np.zeros(3), np.ones(3)
+    for _ in range(3):
+        x = rng.standard_normal((4, 2, 2, 3)) * 2 + 1
+        layer.forward(x, training=True)
+        expected_mean = 0.9 * expected_mean + 0.1 * x.mean(axis=(0, 1, 2))
+        expected_var = 0.9 * expected_var + 0.1 * x.var(axis=(0, 1, 2))
+    np.testing.assert_allclose(layer.buffers["moving_mean"], expected_mean, rtol=1e-12)
+    np.testing.assert_allclose(layer.buffers["moving_variance"], expected_var, rtol=1e-12)
+    x = rng.standard_normal((2, 2, 2, 3))
+    np.testing.assert_allclose(layer.forward(x), (x - expected_mean) / np.sqrt(expected_var + 1e-3), rtol=1e-12)
+
+
+def test_batchnorm_training_output_is_normalised(rng):
+    layer = layers.BatchNormalization(epsilon=1e-6)
+    y = layer(rng.standard_normal((64, 5)).astype(np.float32) * 3 + 2, training=True)
+    assert y.dtype == np.float32
+    np.testing.assert_allclose(y.mean(axis=0), 0, atol=1e-5)
+    np.testing.assert_allclose(y.var(axis=0), 1, rtol=1e-4)
+
+
+def test_cnn_config_round_trip_rebuilds_the_same_function(rng):
+    model = snn.Sequential([
+        layers.Conv2D(4, 3, strides=2, padding="same", dilation_rate=1, activation="relu", use_bias=False,
+                      kernel_regularizer="l2"),
+        layers.BatchNormalization(momentum=0.9, epsilon=1e-4),
+        layers.AveragePooling2D(2, 1, "same"),
+        layers.MaxPooling2D((2, 1)),
+        layers.Dropout(0.25),
+        layers.Reshape((-1, 4)),
+        layers.Flatten(),
+        layers.Dense(3),
+    ], input_shape=(9, 8, 1), seed=0)
+    model.layers[2].buffers["moving_mean"][:] = [0.1, 0.2, 0.3, 0.4]
+    clone = snn.Sequential.from_config(model.get_config())
+    clone.set_weights(model.get_weights())
+    assert clone.get_config() == model.get_config()
+    x = rng.random((2, 9, 8, 1)).astype(np.float32)
+    np.testing.assert_array_equal(clone.predict(x), model.predict(x))
+    assert clone.layers[0].regularizers["kernel"].l2 == 0.01
+
+
+def test_cnn_trains_float32_end_to_end(rng):
+    x = rng.random((64, 8, 8, 1)).astype(np.float32)
+    y = (x[:, :4].mean(axis=(1, 2, 3)) > x[:, 4:].mean(axis=(1, 2, 3))).astype(np.int64)
+    model = snn.Sequential([layers.Conv2D(4, 3, activation="relu"), layers.MaxPooling2D(2), layers.Flatten(),
+                            layers.Dense(2)], input_shape=(8, 8, 1), seed=0)
+    model.compile(loss="categorical_crossentropy", from_logits=True, optimizer=snn.optim.SGD(0.5),
+                  metrics=["accuracy"])
+    before = model.evaluate(x, y)["loss"]
+    model.fit(x, y, epochs=30, batch_size=16, verbose=0)
+    assert model.predict(x).dtype == np.float32
+    assert model.evaluate(x, y)["loss"] < 0.5 * before
+
+
+@pytest.mark.parametrize("make, shape, match", [
+    (lambda: layers.Conv2D(2, 5), (4, 4, 1), r"kernel spans 5 pixels, more than the input's 4"),
+    (lambda: layers.Conv2D(2, 3, dilation_rate=3), (6, 8, 1), r"kernel spans 7 pixels, more than the input's 6"),
+    (lambda: layers.Conv2D(2, 3), (28, 28), r"got \(N, 28, 28\): add a channel axis, x\[\.\.\., None\]"),
+    (lambda: layers.MaxPooling2D(3), (2, 5, 1), r"pool spans 3 pixels, more than the input's 2"),
+    (lambda: layers.MaxPooling2D(2), (28, 28), r"add a channel axis, x\[\.\.\., None\]"),
+    (lambda: layers.GlobalAveragePooling2D(), (10,), r"expected input of shape \(N, height, width, channels\)"),
+    (lambda: layers.Reshape((5, -1)), (3, 4), r"cannot reshape inputs of shape \(N, 3, 4\) \(12 values"),
+    (lambda: layers.Reshape((5, 3)), (3, 4), r"to \(N, 5, 3\)"),
+    (lambda: layers.BatchNormalization(axis=3), (4, 5), r"axis 3 is not a feature axis"),
+], ids=["kernel_too_big", "dilated_too_big", "conv_rank", "pool_too_big", "pool_rank", "global_rank",
+        "reshape_infer", "reshape_size", "bn_axis"])
+def test_build_errors(make, shape, match):
+    with pytest.raises(ValueError, match=match):
+        make().build(shape, np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: layers.Conv2D(0, 3), r"Conv2D: filters must be a positive integer, got 0"),
+    (lambda: layers.Conv2D(4, -1), r"Conv2D: kernel_size must be a positive integer, got -1"),
+    (lambda: layers.Conv2D(4, (3, 3, 3)), r"kernel_size must be a positive integer or a pair of them, got \(3, 3, 3\)"),
+    (lambda: layers.Conv2D(4, 3, strides=0), r"strides must be a positive integer, got 0"),
+    (lambda: layers.Conv2D(4, 3, dilation_rate=(1, 0)), r"dilation_rate must be a positive integer, got 0"),
+    (lambda: layers.Conv2D(4, 3, padding="full"), r"padding must be one of \('valid', 'same'\), got 'full'"),
+    (lambda: layers.MaxPooling2D(0), r"MaxPooling2D: pool_size must be a positive integer, got 0"),
+    (lambda: layers.AveragePooling2D(2, padding="causal"), r"AveragePooling2D: padding must be one of"),
+    (lambda: layers.Dropout(1.0), r"Dropout: rate must be a number in \[0, 1\), got 1.0"),
+    (lambda: layers.Dropout(-0.1), r"rate must be a number in \[0, 1\), got -0.1"),
+    (lambda: layers.Dropout("0.5"), r"rate must be a number in \[0, 1\), got '0.5'"),
+    (lambda: layers.Reshape((2, -1, -1)), r"only one entry of target_shape may be -1"),
+    (lambda: layers.Reshape((2, 0)), r"target_shape must be a tuple of positive ints"),
+    (lambda: layers.BatchNormalization(momentum=1.5), r"momentum must be in \[0, 1\], got 1.5"),
+], ids=["filters", "kernel", "kernel_triple", "strides", "dilation", "padding", "pool_size", "pool_padding",
+        "rate_one", "rate_negative", "rate_str", "reshape_two_infer", "reshape_zero", "bn_momentum"])
+def test_argument_errors(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_model_input_without_channel_axis_gets_the_hint():
+    model = snn.Sequential([layers.Conv2D(2, 3), layers.Flatten(), layers.Dense(2)], input_shape=(28, 28, 1))
+    with pytest.raises(ValueError, match=r"add a channel axis, x\[\.\.\., None\]"):
+        model.predict(np.zeros((3, 28, 28)))
+    layer = layers.Conv2D(2, 3)
+    layer.build((8, 8, 1))
+    with pytest.raises(ValueError, match=r"Conv2D expected input of shape \(N, 8, 8, 1\), got \(N, 8, 8, 3\)"):
+        layer.forward(np.zeros((1, 8, 8, 3)))
