@@ -2,7 +2,9 @@
 from .digits import load_digits
 from .idx import read_idx, write_idx
 from .mnist import FASHION_CLASSES, load_fashion_mnist, load_mnist
+from .toy import exam_scores, gender, make_blobs, make_moons, make_spirals, xor
 from .utils import BatchIterator, MinMaxScaler, Standardizer, to_categorical, train_test_split
 
 __all__ = ["load_digits", "read_idx", "write_idx", "load_mnist", "load_fashion_mnist", "FASHION_CLASSES",
-           "to_categorical", "train_test_split", "Standardizer", "MinMaxScaler", "BatchIterator"]
+           "to_categorical", "train_test_split", "Standardizer", "MinMaxScaler", "BatchIterator",
+           "gender", "exam_scores", "xor", "make_spirals", "make_moons", "make_blobs"]
