@@ -99,7 +99,7 @@ def _optimizer_state(model):
     slots = state.pop("slots")
     arrays = {_slot_member(i, name): np.asarray(value) for i, slot in enumerate(slots)
               for name, value in slot.items()}
-    config = {**_serialize_optimizer(model.optimizer), "state": state,
+    config = {**optim.serialize(model.optimizer), "state": state,
               "slots": [{name: _describe_array(np.asarray(value)) for name, value in slot.items()}
                         for slot in slots]}
     return config, arrays
@@ -305,20 +305,9 @@ def _restore_compile(archive, model, config, path):
     with _problems(path, "the compile settings in config.json are not valid"):
         loss = losses.deserialize(settings["loss"])
         block = _field(config, "optimizer", dict, path)
-        model.compile(loss=loss, optimizer=_deserialize_optimizer(block),
+        model.compile(loss=loss, optimizer=optim.from_config(block),
                       metrics=list(settings.get("metrics", [])), from_logits=bool(settings.get("from_logits")))
     _restore_optimizer_state(archive, model, block, path)
-
-
-def _serialize_optimizer(optimizer):
-    return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}
-
-
-def _deserialize_optimizer(block):
-    classes = {cls.__name__: cls for cls in optim.OPTIMIZERS.values()}
-    if block.get("class_name") not in classes:
-        raise ValueError(f"unknown optimizer {block.get('class_name')!r}; known: {sorted(classes)}")
-    return classes[block["class_name"]](**block.get("config", {}))
 
 
 def _restore_optimizer_state(archive, model, block, path):
