@@ -44,6 +44,8 @@ POOL_CASES = {
     "max_3_s2_overlap": (lambda: layers.MaxPooling2D(3, 2), (2, 7, 6, 2)),
     "max_3_s1_same": (lambda: layers.MaxPooling2D(3, 1, "same"), (2, 5, 4, 2)),
     "max_2x3_s1": (lambda: layers.MaxPooling2D((2, 3), (1, 2)), (2, 5, 7, 2)),
+    "max_1x2": (lambda: layers.MaxPooling2D((1, 2)), (2, 3, 4, 2)),
+    "max_1x1": (lambda: layers.MaxPooling2D(1), (2, 3, 4, 2)),
     "avg_2": (lambda: layers.AveragePooling2D(2), (2, 6, 4, 3)),
     "avg_3_s2_same": (lambda: layers.AveragePooling2D(3, 2, "same"), (2, 7, 6, 2)),
     "avg_3_s1_overlap": (lambda: layers.AveragePooling2D(3, 1), (2, 5, 5, 2)),

@@ -78,12 +78,23 @@ class MaxPooling2D(Pooling2D):
     def backward(self, grad_out, input_grad=True):
         x_padded, y = self.cache["x_padded"], self.cache["y"]
         grad_padded = np.zeros(x_padded.shape, dtype=grad_out.dtype)
-        unrouted = np.ones(y.shape, dtype=bool)
-        for index in self.offsets():
-            winner = np.equal(x_padded[index], y)                       # first maximum of the window
-            winner &= unrouted
-            unrouted ^= winner
-            grad_padded[index] += grad_out * winner                     # dX[argmax] += dY
+        overlapping = any(s < p for s, p in zip(self.strides, self.pool_size))
+        offsets = self.offsets()
+        unrouted = None
+        for k, index in enumerate(offsets):                             # dX[first argmax of a window] = dY
+            if unrouted is None:
+                winner = np.equal(x_padded[index], y)
+                unrouted = ~winner
+            elif k == len(offsets) - 1:
+                winner = unrouted                                       # what is left is at the last offset
+            else:
+                winner = np.equal(x_padded[index], y)
+                winner &= unrouted
+                unrouted ^= winner
+            if overlapping:
+                grad_padded[index] += grad_out * winner
+            else:
+                np.multiply(grad_out, winner, out=grad_padded[index])
         return self.unpad(grad_padded)
 
 
