@@ -101,6 +101,47 @@ def test_resumed_training_matches_the_uninterrupted_run(tmp_path, optimizer):
         np.testing.assert_array_equal(ours, theirs)
 
 
+def every_layer_models():
+    """Two small models that between them hold one of every layer the library registers."""
+    image = snn.Sequential([
+        layers.Conv2D(4, 3, padding="same", activation="relu", kernel_regularizer=snn.regularizers.L2(0.01)),
+        layers.BatchNormalization(), layers.MaxPooling2D(2), layers.AveragePooling2D(2, strides=1, padding="same"),
+        layers.Dropout(0.2), layers.Reshape((4, 4, 1)), layers.Conv2D(3, 2, strides=(1, 2)),
+        layers.GlobalAveragePooling2D(), layers.Dense(8, activation="gelu"), layers.Dense(3, activation="softmax"),
+    ], input_shape=(4, 4, 2), seed=0)
+    activations = snn.Sequential([
+        layers.Conv2D(2, 3), layers.GlobalMaxPooling2D(), layers.Dense(6), layers.Linear(), layers.Sigmoid(),
+        layers.LeakyReLU(0.1), layers.ELU(0.5), layers.GELU(approximate=True), layers.Softplus(), layers.Tanh(),
+        layers.Reshape((3, 2)), layers.Flatten(), layers.Dense(3), layers.Softmax()], input_shape=(4, 4, 2), seed=1)
+    return image, activations
+
+
+def test_every_layer_round_trips_through_a_model_file(tmp_path):
+    models = every_layer_models()
+    assert set(layers.LAYERS) <= {type(layer).__name__ for model in models for layer in model.layers}
+    x = np.random.default_rng(0).standard_normal((12, 4, 4, 2))
+    y = np.arange(12) % 3
+    for number, model in enumerate(models):
+        model.compile(loss="categorical_crossentropy", optimizer=optim.Adam(0.01), metrics=["accuracy"])
+        model.fit(x, y, epochs=2, batch_size=4, verbose=0)
+        model.save(tmp_path / f"m{number}.snn")
+        loaded = snn.load_model(tmp_path / f"m{number}.snn")
+        assert loaded.get_config() == model.get_config()
+        np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+        resumed, continued = (m.fit(x, y, epochs=2, batch_size=4, verbose=0) for m in (loaded, model))
+        assert resumed.history == continued.history
+
+
+def test_a_non_default_bit_generator_is_restored(tmp_path):
+    model = snn.Sequential([layers.Dense(2), layers.Dropout(0.5)], input_shape=(3,),
+                           seed=np.random.Generator(np.random.MT19937(5)))
+    model.save(tmp_path / "m.snn")
+    loaded = snn.load_model(tmp_path / "m.snn")
+    assert type(loaded.rng.bit_generator) is np.random.MT19937
+    assert loaded.layers[1].rng is loaded.rng
+    np.testing.assert_array_equal(loaded.rng.random(5), model.rng.random(5))
+
+
 def test_model_file_records_compile_settings_and_generator_state(saved):
     model, path = saved
     config = read_config(path)
