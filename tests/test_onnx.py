@@ -291,3 +291,12 @@ def test_export_errors(tmp_path):
         snn_onnx.export(snn.Sequential([layers.Dense(3)]), tmp_path / "m.onnx")
     with pytest.raises(ValueError, match=r"opset must be an int from 13 to \d+, got 9"):
         snn_onnx.export(build("dense"), tmp_path / "m.onnx", opset=9)
+
+
+@pytest.mark.parametrize("content, message", [(b"\xff\xfe not protobuf", r"not an ONNX model \(DecodeError"),
+                                              (b"", r"cannot import: expected one input and one output, got 0")])
+def test_import_of_a_file_that_is_not_an_onnx_model(tmp_path, content, message):
+    path = tmp_path / "notes.onnx"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=r"notes\.onnx: " + message):
+        snn_onnx.load(path)

@@ -11,7 +11,9 @@ import math
 
 import numpy as np
 
+from .layers import GELU, LAYERS, BatchNormalization, Conv2D, Dense, Dropout, Flatten, Reshape, Softmax
 from .layers.conv import window_geometry
+from .model import Sequential
 
 DEFAULT_OPSET = 17
 INPUT_NAME, OUTPUT_NAME = "input", "output"
@@ -91,7 +93,7 @@ def export(model, path, opset=DEFAULT_OPSET):
         builder.initializers)
     proto = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", opset)],
                                    producer_name="scratchnn", producer_version=_version())
-    proto.ir_version = min(proto.ir_version, 8)
+    proto.ir_version = onnx.helper.find_min_ir_version_for(proto.opset_import)
     onnx.checker.check_model(proto, full_check=True)
     onnx.save(proto, str(path))
     return proto
@@ -230,7 +232,13 @@ def load(path):
     attribute it cannot map.
     """
     onnx = _require_onnx()
-    return _Importer(onnx, onnx.load(str(path)), str(path)).run()
+    with open(path, "rb") as stream:
+        data = stream.read()
+    try:
+        proto = onnx.load_model_from_string(data)
+    except Exception as exc:        # protobuf's DecodeError has no common base with ValueError
+        raise ValueError(f"{path}: not an ONNX model ({type(exc).__name__}: {exc})") from None
+    return _Importer(onnx, proto, str(path)).run()
 
 
 class _Importer:
@@ -299,7 +307,6 @@ class _Importer:
 
     # ---- the walk ----
     def run(self):
-        from .model import Sequential
         elem_type = self.input.type.tensor_type.elem_type
         dtype = np.dtype(self.onnx.helper.tensor_dtype_to_np_dtype(elem_type))
         if dtype.name not in ("float32", "float64"):
@@ -388,7 +395,6 @@ class _Importer:
 
     def import_elementwise_formula(self, nodes):
         """A multi-node region made of elementwise arithmetic: accepted if it computes GELU (exact or tanh)."""
-        from .layers import activations
         probe = np.linspace(-5, 5, 101)
         values = {self.x: probe}
         for node in nodes:
@@ -401,8 +407,8 @@ class _Importer:
             values[node.output[0]] = operation(*[np.asarray(o, dtype=np.float64) for o in operands])
         result = values[nodes[-1].output[0]]
         for approximate in (False, True):
-            if np.allclose(result, activations.GELU(approximate=approximate).fn(probe), rtol=1e-6, atol=1e-6):
-                return self.add(activations.GELU(approximate=approximate))
+            if np.allclose(result, GELU(approximate=approximate).fn(probe), rtol=1e-6, atol=1e-6):
+                return self.add(GELU(approximate=approximate))
         self.fail(f"the formula {[n.op_type for n in nodes]} after tensor {self.x!r} is not a supported activation")
 
 
@@ -414,7 +420,6 @@ def _shortest(value):
 def _import_activation(class_name, **attributes):
     """An elementwise ONNX operator -> our layer; attributes maps our argument to (ONNX name, default)."""
     def import_layer(importer, node):
-        from .layers import LAYERS
         given = importer.attributes(node)
         importer.add(LAYERS[class_name](**{ours: _shortest(given.get(theirs, default))
                                           for ours, (theirs, default) in attributes.items()}))
@@ -426,13 +431,11 @@ def _import_identity(importer, node):
 
 
 def _import_gelu(importer, node):
-    from .layers import GELU
     approximate = importer.attributes(node).get("approximate", b"none")
     importer.add(GELU(approximate=(approximate.decode() if isinstance(approximate, bytes) else approximate) == "tanh"))
 
 
 def _import_softmax(importer, node):
-    from .layers import Softmax
     axis = importer.attributes(node).get("axis", -1)
     if importer.onnx_axis_to_ours(axis) != len(importer.shape):
         importer.fail(f"Softmax node {node.name!r} over axis {axis}: only the feature (last, channel) axis is "
@@ -441,7 +444,6 @@ def _import_softmax(importer, node):
 
 
 def _import_dropout(importer, node):
-    from .layers import Dropout
     ratio = importer.constant(node, 1, required=False)
     training = importer.constant(node, 2, required=False)
     if training is not None and bool(training):
@@ -450,7 +452,6 @@ def _import_dropout(importer, node):
 
 
 def _dense(importer, node, kernel, bias):
-    from .layers import Dense
     if len(importer.shape) != 1:
         importer.fail(f"{node.op_type} node {node.name!r} needs a 2-D (N, features) input, got "
                       f"{len(importer.shape) + 1} axes")
@@ -489,7 +490,6 @@ def _import_matmul(importer, node):
 
 
 def _import_flatten(importer, node):
-    from .layers import Flatten
     if importer.attributes(node).get("axis", 1) != 1:
         importer.fail(f"Flatten node {node.name!r}: only axis=1 is supported")
     importer.require_our_order(node)
@@ -502,10 +502,9 @@ def _import_flatten(importer, node):
 
 
 def _import_reshape(importer, node):
-    from .layers import Reshape
     shape = [int(d) for d in importer.constant(node, 1)]
     importer.require_our_order(node)
-    if importer.channels_first and len(importer.shape) == 3 or importer.attributes(node).get("allowzero", 0):
+    if (importer.channels_first and len(importer.shape) == 3) or importer.attributes(node).get("allowzero", 0):
         importer.fail(f"Reshape node {node.name!r} of an NCHW tensor (or with allowzero) is not supported")
     if shape[0] not in (0, -1) or (shape[0] == -1 and -1 in shape[1:]):
         importer.fail(f"Reshape node {node.name!r} to {shape}: the batch axis must stay first (0 or -1)")
@@ -523,7 +522,6 @@ def _import_transpose(importer, node):
 
 
 def _import_conv(importer, node):
-    from .layers import Conv2D
     importer.image_node(node)
     attributes = importer.attributes(node)
     weights = importer.constant(node, 1)
@@ -542,7 +540,6 @@ def _import_conv(importer, node):
 
 def _import_pooling(class_name):
     def import_layer(importer, node):
-        from .layers import LAYERS
         importer.image_node(node)
         attributes = importer.attributes(node)
         pool_size = tuple(attributes["kernel_shape"])
@@ -562,7 +559,6 @@ def _import_pooling(class_name):
 def _import_global_pooling(class_name):
     """GlobalAveragePool / GlobalMaxPool give (N, C, 1, 1); the Flatten (or Reshape) that follows is ours."""
     def import_layer(importer, node):
-        from .layers import LAYERS
         importer.image_node(node)
         following, output = importer.region(node.output[0])
         if len(following) != 1 or following[0].op_type not in ("Flatten", "Reshape", "Squeeze"):
@@ -574,7 +570,6 @@ def _import_global_pooling(class_name):
 
 
 def _import_batch_norm(importer, node):
-    from .layers import BatchNormalization
     attributes = importer.attributes(node)
     if attributes.get("training_mode", 0) or len([o for o in node.output if o]) > 1:
         importer.fail(f"BatchNormalization node {node.name!r} is in training mode")
