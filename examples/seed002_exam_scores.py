@@ -60,7 +60,8 @@ def predictions(network, print_fn=print):
     right_scaled = QUERY / raw_x.max(axis=0)
     seed_score = float(network.predict(seed_scaled)[0])
     right_score = float(network.predict(right_scaled)[0])
-    print_fn(f"seed's scaling, by the query's own maximum: input {seed_scaled} -> predicted score {100 * seed_score:.1f}")
+    print_fn(f"seed's scaling, by the query's own maximum: input {seed_scaled} -> "
+             f"predicted score {100 * seed_score:.1f}")
     print_fn(f"right scaling, by the training maxima (3, 9): input {np.round(right_scaled, 4)} -> "
              f"predicted score {100 * right_score:.1f}")
     return {"seed_scaled": seed_scaled, "seed_score": seed_score, "right_scaled": right_scaled,

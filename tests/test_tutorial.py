@@ -100,7 +100,7 @@ def test_exam_network_forward_on_the_seed_weights():
     assert round(float(output[0, 0]), 4) == 0.8567
 
 
-def test_exam_network_backward_is_gradient_descent_on_half_the_squared_error(rng):
+def test_exam_network_backward_is_gradient_descent_on_half_the_squared_error():
     x, y = datasets.exam_scores(dtype="float64")
     network = Neural_Network(seed=1)
     before = [network.W1.copy(), network.W2.copy()]

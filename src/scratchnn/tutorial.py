@@ -80,29 +80,45 @@ class TrainableNeuralNetwork:
         return sigmoid(self.w5 * h1 + self.w6 * h2 + self.b3)
 
     def backprop(self, x, y_true):
-        """The seed's named terms for one sample, and dL/dparam ("d_L_d_w1", ...) for L = (y_true - y_pred)^2."""
-        t = {"sum_h1": self.w1 * x[0] + self.w2 * x[1] + self.b1}
-        t["h1"] = sigmoid(t["sum_h1"])
-        t["sum_h2"] = self.w3 * x[0] + self.w4 * x[1] + self.b2
-        t["h2"] = sigmoid(t["sum_h2"])
-        t["sum_o1"] = self.w5 * t["h1"] + self.w6 * t["h2"] + self.b3
-        t["y_pred"] = sigmoid(t["sum_o1"])
+        """Every term the seed names, for one sample and L = (y_true - y_pred)^2, as a dict.
 
-        t["d_L_d_ypred"] = -2 * (y_true - t["y_pred"])                  # dL/dy_pred = -2 (y - y_pred)
-        d_o1 = deriv_sigmoid(t["sum_o1"])
-        t["d_ypred_d_w5"], t["d_ypred_d_w6"], t["d_ypred_d_b3"] = t["h1"] * d_o1, t["h2"] * d_o1, d_o1
-        t["d_ypred_d_h1"], t["d_ypred_d_h2"] = self.w5 * d_o1, self.w6 * d_o1   # dy/dh1 = w5 f'(sum_o1)
-        d_h1 = deriv_sigmoid(t["sum_h1"])
-        t["d_h1_d_w1"], t["d_h1_d_w2"], t["d_h1_d_b1"] = x[0] * d_h1, x[1] * d_h1, d_h1   # dh1/dw1 = x1 f'(sum_h1)
-        d_h2 = deriv_sigmoid(t["sum_h2"])
-        t["d_h2_d_w3"], t["d_h2_d_w4"], t["d_h2_d_b2"] = x[0] * d_h2, x[1] * d_h2, d_h2
+        Holds the forward values (sum_h1, h1, ..., y_pred), the partial derivatives (d_L_d_ypred,
+        d_ypred_d_h1, d_h1_d_w1, ...) and, by the chain rule, dL/dparam for all nine (d_L_d_w1, ...).
+        """
+        sum_h1 = self.w1 * x[0] + self.w2 * x[1] + self.b1
+        h1 = sigmoid(sum_h1)
+        sum_h2 = self.w3 * x[0] + self.w4 * x[1] + self.b2
+        h2 = sigmoid(sum_h2)
+        sum_o1 = self.w5 * h1 + self.w6 * h2 + self.b3
+        y_pred = sigmoid(sum_o1)
 
-        for hidden, names in (("h1", ("w1", "w2", "b1")), ("h2", ("w3", "w4", "b2"))):
-            for name in names:                                          # dL/dw1 = dL/dy * dy/dh1 * dh1/dw1
-                t[f"d_L_d_{name}"] = t["d_L_d_ypred"] * t[f"d_ypred_d_{hidden}"] * t[f"d_{hidden}_d_{name}"]
-        for name in ("w5", "w6", "b3"):                                 # dL/dw5 = dL/dy * dy/dw5
-            t[f"d_L_d_{name}"] = t["d_L_d_ypred"] * t[f"d_ypred_d_{name}"]
-        return t
+        d_L_d_ypred = -2 * (y_true - y_pred)                # d/dy_pred of (y_true - y_pred)^2
+        # Neuron o1: y_pred = f(w5 h1 + w6 h2 + b3)
+        d_ypred_d_w5 = h1 * deriv_sigmoid(sum_o1)
+        d_ypred_d_w6 = h2 * deriv_sigmoid(sum_o1)
+        d_ypred_d_b3 = deriv_sigmoid(sum_o1)
+        d_ypred_d_h1 = self.w5 * deriv_sigmoid(sum_o1)
+        d_ypred_d_h2 = self.w6 * deriv_sigmoid(sum_o1)
+        # Neuron h1: h1 = f(w1 x1 + w2 x2 + b1)
+        d_h1_d_w1 = x[0] * deriv_sigmoid(sum_h1)
+        d_h1_d_w2 = x[1] * deriv_sigmoid(sum_h1)
+        d_h1_d_b1 = deriv_sigmoid(sum_h1)
+        # Neuron h2: h2 = f(w3 x1 + w4 x2 + b2)
+        d_h2_d_w3 = x[0] * deriv_sigmoid(sum_h2)
+        d_h2_d_w4 = x[1] * deriv_sigmoid(sum_h2)
+        d_h2_d_b2 = deriv_sigmoid(sum_h2)
+
+        # The chain rule: dL/dw1 = dL/dy_pred * dy_pred/dh1 * dh1/dw1, and so on
+        d_L_d_w1 = d_L_d_ypred * d_ypred_d_h1 * d_h1_d_w1
+        d_L_d_w2 = d_L_d_ypred * d_ypred_d_h1 * d_h1_d_w2
+        d_L_d_b1 = d_L_d_ypred * d_ypred_d_h1 * d_h1_d_b1
+        d_L_d_w3 = d_L_d_ypred * d_ypred_d_h2 * d_h2_d_w3
+        d_L_d_w4 = d_L_d_ypred * d_ypred_d_h2 * d_h2_d_w4
+        d_L_d_b2 = d_L_d_ypred * d_ypred_d_h2 * d_h2_d_b2
+        d_L_d_w5 = d_L_d_ypred * d_ypred_d_w5
+        d_L_d_w6 = d_L_d_ypred * d_ypred_d_w6
+        d_L_d_b3 = d_L_d_ypred * d_ypred_d_b3
+        return {name: value for name, value in locals().items() if name not in ("self", "x", "y_true")}
 
     def train(self, data, all_y_trues, learn_rate=0.1, epochs=1000, print_every=10, print_fn=print):
         """Stochastic gradient descent, one sample at a time: w <- w - learn_rate * dL/dw.
