@@ -149,7 +149,7 @@ def test_gradient_shap_agrees_with_the_shap_package(rng):
     ours = explain.gradient_shap(model, sample, background, samples=2000, seed=0)
     theirs = explain.shap_values(model, sample, background, algorithm="permutation", max_evals=400)
     correlation = np.corrcoef(ours.ravel(), theirs.values.ravel())[0, 1]
-    assert correlation > 0.99, correlation              # measured 0.9979 (0.9975-0.9992 over data seeds 0-3)
+    assert correlation > 0.99, correlation              # measured 0.9979 (0.9979-0.9991 over data seeds 0-3)
 
 
 def test_shap_values_of_a_linear_model_are_exact(rng):

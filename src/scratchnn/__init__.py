@@ -1,7 +1,7 @@
 """scratchnn: neural networks from scratch on NumPy, every gradient checked."""
 from . import backend, callbacks, datasets, gradcheck, initializers, layers, losses, metrics, optim, regularizers
 from . import schedules
-from . import explain
+from . import explain, plot
 from .model import Sequential
 
 __version__ = "0.1.0"

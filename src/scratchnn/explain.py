@@ -63,9 +63,9 @@ def gradient_shap(model, x, background, samples=200, target=None, seed=None, bat
     r"""Expected gradients (SHAP's GradientExplainer): SHAP values of a differentiable model.
 
     :math:`\phi_i = E_{b \sim background, \alpha \sim U(0, 1)}[(x_i - b_i) \partial y / \partial x_i
-    (b + \alpha (x - b))]`, estimated from ``samples`` draws of (b, alpha) per sample of x; the
-    attributions sum to ``y(x) - E[y(background)]`` in expectation. ``seed`` makes the draws
-    reproducible.
+    (b + \alpha (x - b))]`, estimated from ``samples`` draws of (b, alpha) per sample of x, the alphas
+    stratified (one in each 1/samples of [0, 1]); the attributions sum to ``y(x) - E[y(background)]``
+    in expectation. ``seed`` makes the draws reproducible.
     """
     samples = _check_count("samples", samples, "gradient_shap")
     x, single = _as_batch(model, x, "gradient_shap")
@@ -73,7 +73,9 @@ def gradient_shap(model, x, background, samples=200, target=None, seed=None, bat
     target = _resolve_target(model, x, target, "gradient_shap")
     rng = backend.make_rng(seed)
     references = background[rng.integers(0, len(background), size=(samples, len(x)))]   # (s, N, ...)
-    alphas = rng.uniform(size=(samples, len(x)) + (1,) * (x.ndim - 1)).astype(x.dtype)
+    strata = rng.permuted(np.broadcast_to(np.arange(samples)[:, None], (samples, len(x))), axis=0)
+    alphas = ((strata + rng.uniform(size=strata.shape)) / samples).astype(x.dtype)   # one alpha per 1/s of [0, 1]
+    alphas = alphas.reshape(alphas.shape + (1,) * (x.ndim - 1))
     points = references + alphas * (x - references)                         # b + a (x - b)
     grads = _gradients(model, points.reshape(-1, *x.shape[1:]), np.tile(target, samples), batch_size)
     attributions = ((x - references) * grads.reshape(points.shape)).mean(axis=0)   # E[(x - b) dy/dx]
