@@ -176,6 +176,35 @@ def test_uncompiled_and_unbuilt_models_round_trip(tmp_path):
     assert snn.load_model(tmp_path / "unbuilt.snn").built is False
 
 
+def test_metric_objects_are_left_out_with_a_warning(tmp_path):
+    model = make_model()
+    model.compile(loss="mse", metrics=["mae", snn.metrics.TopKAccuracy(k=2)])
+    with pytest.warns(UserWarning, match=r"the metrics \['top_k_accuracy'\] were given as objects and are not saved"):
+        model.save(tmp_path / "m.snn")
+    assert snn.load_model(tmp_path / "m.snn").metric_names == ["mae"]
+
+
+def test_a_custom_loss_cannot_be_saved_in_a_model_file(tmp_path):
+    class Halved(snn.losses.MeanSquaredError):
+        pass
+
+    model = make_model()
+    model.compile(loss=Halved())
+    with pytest.raises(ValueError, match=r"cannot save the loss Halved: a model file records only the built-in "
+                                         r"losses \[.*'MeanSquaredError'.*\]; use save_weights"):
+        model.save(tmp_path / "m.snn")
+    assert not (tmp_path / "m.snn").exists()
+
+
+def test_unknown_metric_name_in_the_file(saved):
+    _, path = saved
+    config = read_config(path)
+    config["compile"]["metrics"] = ["accuracy", "sharpness"]
+    rewrite(path, {"config.json": json.dumps(config)})
+    with pytest.raises(ValueError, match=r"compile settings in config\.json are not valid: Unknown metric 'sharpness'"):
+        snn.load_model(path)
+
+
 def test_config_round_trip_rebuilds_the_same_architecture():
     model = make_model()
     rebuilt = snn.Sequential.from_config(model.get_config())

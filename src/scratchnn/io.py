@@ -11,12 +11,13 @@ import io as _bytes_io
 import json
 import os
 import tempfile
+import warnings
 import zipfile
 import zlib
 
 import numpy as np
 
-from . import losses, optim
+from . import losses, metrics, optim
 
 FORMAT_VERSION = 1
 MODEL_FORMAT = "scratchnn-model"
@@ -84,11 +85,19 @@ def _layer_arrays(model):
 
 
 def _compile_config(model):
+    """Loss config, from_logits and metric names; metric objects (which carry settings) are not saved."""
     if model.loss is None:
         return None
-    names = [m if isinstance(m, str) else m.name for m in model.metric_names]
-    return {"loss": losses.serialize(model.loss), "from_logits": bool(getattr(model.loss, "from_logits", False)),
-            "metrics": names}
+    loss = losses.serialize(model.loss)
+    if loss["class_name"] not in {cls.__name__ for cls in losses.LOSSES.values()}:
+        raise ValueError(f"cannot save the loss {loss['class_name']}: a model file records only the built-in "
+                         f"losses {sorted({cls.__name__ for cls in losses.LOSSES.values()})}; use save_weights")
+    objects = [m.name for m in model.metric_names if not isinstance(m, str)]
+    if objects:
+        warnings.warn(f"the metrics {objects} were given as objects and are not saved; pass metrics by name "
+                      "(metrics=['accuracy', ...]) to have them in the model file", UserWarning, stacklevel=4)
+    return {"loss": loss, "from_logits": bool(getattr(model.loss, "from_logits", False)),
+            "metrics": [m for m in model.metric_names if isinstance(m, str)]}
 
 
 def _optimizer_state(model):
@@ -262,7 +271,9 @@ def _read_array(archive, member, shape, dtype, path):
 
 def _match_layers(model, manifest, path, by_name):
     """Pair each model layer that owns arrays with its manifest entry (by name if named, else index)."""
-    entries = [entry for entry in manifest if isinstance(entry, dict)]
+    entries = [entry for entry in manifest if isinstance(entry, dict) and isinstance(entry.get("index"), int)]
+    if len(entries) != len(manifest):
+        raise ModelFileError(f"{path}: each entry of the weights manifest should be a dict with an int 'index'")
     by_index = {entry.get("index"): entry for entry in entries}
     named = {entry.get("name"): entry for entry in entries if entry.get("name") is not None}
     pairs = []
@@ -305,8 +316,11 @@ def _restore_compile(archive, model, config, path):
     with _problems(path, "the compile settings in config.json are not valid"):
         loss = losses.deserialize(settings["loss"])
         block = _field(config, "optimizer", dict, path)
-        model.compile(loss=loss, optimizer=optim.from_config(block),
-                      metrics=list(settings.get("metrics", [])), from_logits=bool(settings.get("from_logits")))
+        names = settings.get("metrics", [])
+        for name in names:
+            metrics.get(name)
+        model.compile(loss=loss, optimizer=optim.from_config(block), metrics=list(names),
+                      from_logits=bool(settings.get("from_logits")))
     _restore_optimizer_state(archive, model, block, path)
 
 
