@@ -4,13 +4,14 @@ import pytest
 
 import scratchnn as snn
 from scratchnn import layers
+from scratchnn import onnx as snn_onnx
 from scratchnn.datasets import load_digits
 
 from conftest import require
 
 onnx = require("onnx")
 ort = require("onnxruntime")
-snn_onnx = pytest.importorskip("scratchnn.onnx")
+
 
 TOL = 1e-5
 
