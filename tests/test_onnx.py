@@ -152,6 +152,18 @@ def test_gelu_uses_erf_before_opset_20_and_gelu_from_it(tmp_path):
         assert type(snn_onnx.load(tmp_path / f"m{opset}.onnx").layers[-1]) is layers.GELU
 
 
+@pytest.mark.parametrize("opset", [13, 15, 18, 21, onnx.defs.onnx_opset_version()])
+def test_every_opset_from_13_runs_and_imports(opset, tmp_path):
+    for case in ("cnn", "image_batch_norm", "gelu_tanh", "dropout", "global_avg_pool"):
+        model = build(case)
+        x = np.random.default_rng(5).standard_normal((4, *model.input_shape)).astype("float32")
+        proto = snn_onnx.export(model, tmp_path / "m.onnx", opset=opset)
+        assert proto.opset_import[0].version == opset
+        np.testing.assert_allclose(run_onnx(tmp_path / "m.onnx", x), model.predict(x), rtol=TOL, atol=TOL)
+        np.testing.assert_allclose(snn_onnx.load(tmp_path / "m.onnx").predict(x), model.predict(x),
+                                   rtol=1e-6, atol=1e-6)
+
+
 def test_float64_model_exports_as_double(tmp_path):
     model = snn.Sequential([layers.Dense(8, activation="tanh"), layers.Dense(3), layers.Softmax()],
                            input_shape=(4,), seed=0, dtype="float64")
