@@ -25,7 +25,7 @@ from scratchnn.tutorial import init_random_params, split_bias_rows
 LAYER_SIZES = [784, 500, 500, 10]
 
 
-class TestEvery(callbacks.Callback):
+class ReportEvery(callbacks.Callback):
     """Print accuracy and loss on the test digits every ``every`` training samples (one sample per batch)."""
 
     def __init__(self, x_test, y_test, every, print_fn=print):
@@ -63,7 +63,7 @@ def train_seed_network(data, lr=0.1, epochs=2, every=2000, seed=0, print_fn=prin
     model = seed_network(seed)
     model.compile(loss=losses.BinaryCrossentropy(from_logits=True), optimizer=optim.SGD(lr * LAYER_SIZES[-1]),
                   metrics=["accuracy"])
-    monitor = TestEvery(x_test, y_test, every, print_fn)
+    monitor = ReportEvery(x_test, y_test, every, print_fn)
     start = time.perf_counter()
     model.fit(x_train, y_train, epochs=epochs, batch_size=1, shuffle=False, verbose=0, callbacks=[monitor])
     return model, monitor.log, time.perf_counter() - start
