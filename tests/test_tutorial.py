@@ -98,6 +98,7 @@ def test_exam_network_forward_on_the_seed_weights():
     np.testing.assert_allclose(network.z, [[7.6, 3.9, 6.5]], rtol=1e-15)
     assert np.round(sigmoid(np.array([7.6, 7.5, 6.5])), 9).tolist() == [0.999499799, 0.999447221, 0.998498818]
     assert round(float(output[0, 0]), 4) == 0.8567
+    assert round(float(sigmoid(1.79832)), 10) == 0.8579443067                # the seed's last line
 
 
 def test_exam_network_backward_is_gradient_descent_on_half_the_squared_error():
