@@ -299,6 +299,20 @@ def test_import_rejects_padding_other_than_valid_or_same(tmp_path):
         snn_onnx.load(path)
 
 
+class Doubling(layers.Layer):
+    """A layer of the user's own, not registered and without an ONNX form."""
+
+    def forward(self, x, training=False):
+        return 2 * x
+
+
+def test_export_of_a_layer_without_onnx_form_writes_nothing(tmp_path):
+    model = snn.Sequential([layers.Dense(3), Doubling()], input_shape=(2,))
+    with pytest.raises(ValueError, match=r"export: no ONNX form for layer 1 \(Doubling\); supported: \['AveragePooling2D'"):
+        snn_onnx.export(model, tmp_path / "m.onnx")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_export_errors(tmp_path):
     with pytest.raises(ValueError, match=r"export needs a built model"):
         snn_onnx.export(snn.Sequential([layers.Dense(3)]), tmp_path / "m.onnx")

@@ -121,7 +121,7 @@ def _rng_state(rng):
 
 def _write_archive(path, config, arrays):
     text = json.dumps(config, indent=1, allow_nan=False)
-    with _atomic_file(path) as stream, zipfile.ZipFile(stream, "w", zipfile.ZIP_STORED) as archive:
+    with atomic_file(path) as stream, zipfile.ZipFile(stream, "w", zipfile.ZIP_STORED) as archive:
         archive.writestr(CONFIG_MEMBER, text)
         for member, array in arrays.items():
             with archive.open(member, "w", force_zip64=array.nbytes > 2 ** 30) as out:
@@ -129,7 +129,7 @@ def _write_archive(path, config, arrays):
 
 
 @contextlib.contextmanager
-def _atomic_file(path):
+def atomic_file(path):
     """A temporary file next to ``path``, moved over it with os.replace once fully written."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))

@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 
+from .io import atomic_file
 from .layers import GELU, LAYERS, BatchNormalization, Conv2D, Dense, Dropout, Flatten, Reshape, Softmax
 from .layers.conv import window_geometry
 from .model import Sequential
@@ -95,7 +96,8 @@ def export(model, path, opset=DEFAULT_OPSET):
                                    producer_name="scratchnn", producer_version=_version())
     proto.ir_version = onnx.helper.find_min_ir_version_for(proto.opset_import)
     onnx.checker.check_model(proto, full_check=True)
-    onnx.save(proto, str(path))
+    with atomic_file(path) as stream:
+        stream.write(proto.SerializeToString())
     return proto
 
 
