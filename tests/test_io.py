@@ -142,6 +142,20 @@ def test_a_non_default_bit_generator_is_restored(tmp_path):
     np.testing.assert_array_equal(loaded.rng.random(5), model.rng.random(5))
 
 
+def test_a_layer_with_a_generator_of_its_own_resumes_exactly(tmp_path):
+    dropout = layers.Dropout(0.5)
+    dropout.build((6,), rng=np.random.default_rng(11))
+    model = snn.Sequential([layers.Dense(6), dropout, layers.Dense(3)], input_shape=(5,), seed=4)
+    model.compile(loss="categorical_crossentropy", from_logits=True, optimizer="adam")
+    x, y = make_data()
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0)
+    model.save(tmp_path / "m.snn")
+    loaded = snn.load_model(tmp_path / "m.snn")
+    assert loaded.layers[1].rng is not loaded.rng
+    resumed, continued = (m.fit(x, y, epochs=2, batch_size=8, verbose=0) for m in (loaded, model))
+    assert resumed.history == continued.history
+
+
 def test_model_file_records_compile_settings_and_generator_state(saved):
     model, path = saved
     config = read_config(path)
@@ -491,6 +505,11 @@ def test_bad_optimizer_slots_and_generator_state(saved):
         snn.load_model(path)
     config = read_config(path)
     config["optimizer"]["slots"] = []
+    config["layer_rng_states"] = {"7": config["rng_state"]}
+    rewrite(path, {"config.json": json.dumps(config)})
+    with pytest.raises(ValueError, match=r"layer_rng_states names layer '7', the model has 3 layers"):
+        snn.load_model(path)
+    config["layer_rng_states"] = {}
     config["rng_state"] = {"bit_generator": "os.system"}
     rewrite(path, {"config.json": json.dumps(config)})
     with pytest.raises(ValueError, match=r"rng_state should name one of \('PCG64'"):

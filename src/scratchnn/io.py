@@ -41,7 +41,10 @@ def save_model(model, path):
     manifest, arrays = _layer_arrays(model)
     optimizer_config, slot_arrays = _optimizer_state(model)
     config = {**_header(MODEL_FORMAT), "model": model.get_config(), "compile": _compile_config(model),
-              "optimizer": optimizer_config, "rng_state": _rng_state(model.rng), "weights": manifest}
+              "optimizer": optimizer_config, "rng_state": _rng_state(model.rng),
+              "layer_rng_states": {str(index): _rng_state(layer.rng) for index, layer in enumerate(model.layers)
+                                   if getattr(layer, "rng", model.rng) is not model.rng},
+              "weights": manifest}
     _write_archive(path, config, {**arrays, **slot_arrays})
 
 
@@ -159,9 +162,12 @@ def load_model(path):
             model = Sequential.from_config(_field(config, "model", dict, path))
         _load_layer_arrays(archive, model, _field(config, "weights", list, path), path, by_name=False)
         rng = _generator(config.get("rng_state"), path)
+        layer_rngs = _layer_generators(model, config.get("layer_rng_states", {}), path)
         if config.get("compile") is not None:
             _restore_compile(archive, model, config, path)
     _set_generator(model, rng)
+    for layer, layer_rng in layer_rngs:
+        layer.rng = layer_rng
     return model
 
 
@@ -359,6 +365,19 @@ def _generator(state, path):
     with _problems(path, "rng_state is not a valid generator state"):
         bit_generator.state = state
     return np.random.Generator(bit_generator)
+
+
+def _layer_generators(model, states, path):
+    """(layer, Generator) for the layers that drew from a generator of their own, not the model's."""
+    if not isinstance(states, dict):
+        raise ModelFileError(f"{path}: layer_rng_states should be a dict, got {type(states).__name__}")
+    pairs = []
+    for index, state in states.items():
+        if not index.isdigit() or int(index) >= len(model.layers):
+            raise ModelFileError(f"{path}: layer_rng_states names layer {index!r}, the model has "
+                                 f"{len(model.layers)} layers")
+        pairs.append((model.layers[int(index)], _generator(state, path)))
+    return pairs
 
 
 def _set_generator(model, rng):
