@@ -370,9 +370,11 @@ def plot_filters(model, image=None, layer=None, max_filters=16, ax=None, path=No
     for axis in axes:
         axis.set_xticks([])
         axis.set_yticks([])
-    figure.suptitle(f"{type(layers_[index]).__name__} {index}: {kernel.shape[0]}x{kernel.shape[1]} kernels"
+    figure.suptitle(f"layer {index} ({type(layers_[index]).__name__}): {kernel.shape[0]}x{kernel.shape[1]} kernels"
                     + (f", mean over {kernel.shape[2]} input channels" if kernel.shape[2] > 1 else "")
-                    + ("; feature maps of the image below" if maps is not None else ""), fontsize=9)
+                    + ("; below, the feature maps of the image" if maps is not None else ""), fontsize=9)
+    if ax is None:
+        figure.tight_layout(rect=(0, 0, 1, 0.93))
     return _finish(figure, path)
 
 
@@ -441,11 +443,11 @@ def plot_decision_boundary(model, x, y, resolution=200, class_names=None, ax=Non
 
 # ---- attributions --------------------------------------------------------------------------------------
 def plot_attributions(attributions, image=None, feature_names=None, features=None, base_value=None,
-                      kind="auto", top=10, title=None, ax=None, path=None):
+                      kind="auto", top=10, title=None, colorbar=True, ax=None, path=None):
     """Attributions as a heat map over an image, or as bars / a waterfall for tabular features.
 
     Images: (H, W) or (H, W, C) attributions (summed over channels), red for evidence for the target and
-    blue against, over ``image`` in grey. Tabular: ``kind="bar"`` the ``top`` largest by size;
+    blue against, over ``image`` in grey, the colour scale symmetric about 0. Tabular: ``kind="bar"`` the ``top`` largest by size;
     ``kind="waterfall"`` (the default when ``base_value`` is given) steps from the expected output
     ``base_value`` to the prediction, one feature at a time, the rest summed.
     """
@@ -457,7 +459,7 @@ def plot_attributions(attributions, image=None, feature_names=None, features=Non
     if kind == "image":
         if values.ndim not in (2, 3):
             raise ValueError(f"plot_attributions: a heat map needs (H, W) or (H, W, C) values, got {values.shape}")
-        return _finish(_draw_heat_map(values, image, title, ax), path)
+        return _finish(_draw_heat_map(values, image, title, colorbar, ax), path)
     if values.ndim != 1:
         raise ValueError(f"plot_attributions: bars need one value per feature (1-D), got shape {values.shape}")
     if feature_names is not None and len(feature_names) != len(values):
@@ -470,7 +472,7 @@ def plot_attributions(attributions, image=None, feature_names=None, features=Non
     return _finish(_draw_bars(values, names, top, kind, base_value, title, ax), path)
 
 
-def _draw_heat_map(values, image, title, ax):
+def _draw_heat_map(values, image, title, colorbar, ax):
     heat = values.sum(axis=-1) if values.ndim == 3 else values
     figure, ax = _axes(ax, (3.2, 3.0))
     if image is not None:
@@ -478,7 +480,8 @@ def _draw_heat_map(values, image, title, ax):
         ax.imshow(picture[..., 0] if picture.ndim == 3 and picture.shape[-1] == 1 else picture, cmap="gray_r")
     limit = max(np.abs(heat).max(), 1e-12)
     shown = ax.imshow(heat, cmap="bwr", vmin=-limit, vmax=limit, alpha=0.65 if image is not None else 1.0)
-    figure.colorbar(shown, ax=ax, fraction=0.046, pad=0.04)
+    if colorbar:
+        figure.colorbar(shown, ax=ax, fraction=0.046, pad=0.04)
     ax.set_xticks([])
     ax.set_yticks([])
     if title:
