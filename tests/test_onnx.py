@@ -260,6 +260,33 @@ def test_import_of_torch_global_pooling_and_batch_norm_on_features(tmp_path):
                                    rtol=TOL, atol=TOL)
 
 
+@pytest.mark.parametrize("dynamic_batch", [True, False])
+def test_import_of_a_torch_cnn_that_flattens_with_view(tmp_path, dynamic_batch):
+    torch = require("torch")
+    torch.manual_seed(0)
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.fc = torch.nn.Conv2d(2, 3, 3), torch.nn.Linear(3 * 4 * 5, 4)
+
+        def forward(self, x):
+            x = torch.relu(self.conv(x))
+            return self.fc(x.view(x.size(0), -1))
+
+    net, x = Net().eval(), torch.randn(3, 2, 6, 7)
+    with pytest.warns(DeprecationWarning):
+        torch.onnx.export(net, (x,), str(tmp_path / "torch.onnx"), dynamo=False, input_names=["x"],
+                          dynamic_axes={"x": {0: "batch"}} if dynamic_batch else None, opset_version=17)
+    ops = [node.op_type for node in onnx.load(str(tmp_path / "torch.onnx")).graph.node]
+    assert ("Shape" in ops) is dynamic_batch
+    model = snn_onnx.load(tmp_path / "torch.onnx")
+    assert [type(layer).__name__ for layer in model.layers] == ["Conv2D", "ReLU", "Flatten", "Dense"]
+    with torch.no_grad():
+        np.testing.assert_allclose(model.predict(x.numpy().transpose(0, 2, 3, 1)), net(x).numpy(),
+                                   rtol=TOL, atol=TOL)
+
+
 # ---- errors -----------------------------------------------------------------------------------------
 def graph_file(tmp_path, nodes, initializers=(), shape=(4,)):
     helper = onnx.helper

@@ -317,6 +317,7 @@ class _Importer:
         if not dims or not all(d > 0 for d in dims):
             self.fail(f"every input dimension but the batch must be fixed, got {dims}")
         self.x, self.shape, self.row_order = self.input.name, tuple(dims), None
+        self.batch = self.input.type.tensor_type.shape.dim[0].dim_value
         self.channels_first = len(dims) == 3 and not self.starts_with_transpose_to_nchw()
         if self.channels_first:
             self.shape = (dims[1], dims[2], dims[0])
@@ -329,6 +330,9 @@ class _Importer:
                     self.fail(f"operator {nodes[0].op_type} (node {nodes[0].name!r}) is not supported; "
                               f"supported: {sorted(_IMPORTERS)} and GELU written as Erf or Tanh formulas")
                 output = handler(self, nodes[0]) or output
+            elif nodes[-1].op_type == "Reshape" and all(
+                    n.op_type == "Shape" or n.op_type in _SHAPE_OPERATIONS for n in nodes[:-1]):
+                self.import_computed_reshape(nodes)
             else:
                 nodes, output = self.extend_by_scalar_arithmetic(nodes, output)
                 self.import_elementwise_formula(nodes)
@@ -355,6 +359,32 @@ class _Importer:
         if self.row_order is not None:
             self.fail(f"{node.op_type} node {node.name!r} follows a Flatten of an NCHW tensor; only Dense, "
                       "BatchNormalization and elementwise layers may")
+
+    def onnx_dims(self):
+        """The current tensor's dimensions (batch excluded) in the ONNX graph's own order."""
+        if len(self.shape) == 3 and self.channels_first:
+            return (self.shape[2], self.shape[0], self.shape[1])
+        return self.shape
+
+    def import_computed_reshape(self, nodes):
+        """Shape -> Gather -> Unsqueeze -> Concat -> Reshape (torch's x.view(x.size(0), -1)), evaluated here."""
+        batch = -9973                                   # a stand-in for the batch size, known to be dynamic
+        values = {}
+        for node in nodes[:-1]:
+            attributes = self.attributes(node)
+            if node.op_type == "Shape":
+                dims = np.array([batch, *self.onnx_dims()])
+                values[node.output[0]] = dims[attributes.get("start", 0):attributes.get("end", len(dims))]
+                continue
+            operands = [values.get(name, self.constants.get(name)) for name in node.input]
+            if any(operand is None for operand in operands):
+                self.fail(f"{node.op_type} node {node.name!r} computes a shape from something other than the "
+                          "input's shape")
+            values[node.output[0]] = _SHAPE_OPERATIONS[node.op_type](operands, attributes)
+        shape = values.get(nodes[-1].input[1])
+        if shape is None:
+            self.fail(f"Reshape node {nodes[-1].name!r}: its shape is neither a constant nor computed from the input's")
+        _import_reshape(self, nodes[-1], [0 if d == batch else int(d) for d in np.reshape(shape, -1)])
 
     def onnx_axis_to_ours(self, axis):
         rank = len(self.shape) + 1
@@ -491,10 +521,8 @@ def _import_matmul(importer, node):
     return None
 
 
-def _import_flatten(importer, node):
-    if importer.attributes(node).get("axis", 1) != 1:
-        importer.fail(f"Flatten node {node.name!r}: only axis=1 is supported")
-    importer.require_our_order(node)
+def _flatten(importer):
+    """A Flatten layer; after an NCHW tensor, remember where each (C, H, W) value lands in our (H, W, C) order."""
     if len(importer.shape) == 3 and importer.channels_first:
         height, width, channels = importer.shape
         importer.row_order = np.arange(channels * height * width).reshape(channels, height, width) \
@@ -503,14 +531,27 @@ def _import_flatten(importer, node):
     importer.add(Flatten())
 
 
-def _import_reshape(importer, node):
-    shape = [int(d) for d in importer.constant(node, 1)]
+def _import_flatten(importer, node):
+    if importer.attributes(node).get("axis", 1) != 1:
+        importer.fail(f"Flatten node {node.name!r}: only axis=1 is supported")
     importer.require_our_order(node)
-    if (importer.channels_first and len(importer.shape) == 3) or importer.attributes(node).get("allowzero", 0):
-        importer.fail(f"Reshape node {node.name!r} of an NCHW tensor (or with allowzero) is not supported")
-    if shape[0] not in (0, -1) or (shape[0] == -1 and -1 in shape[1:]):
+    _flatten(importer)
+
+
+def _import_reshape(importer, node, shape=None):
+    """Reshape to a constant shape, or to one computed from the input's (see import_computed_reshape)."""
+    shape = [int(d) for d in (importer.constant(node, 1) if shape is None else shape)]
+    importer.require_our_order(node)
+    if importer.attributes(node).get("allowzero", 0):
+        importer.fail(f"Reshape node {node.name!r} with allowzero=1 is not supported")
+    if shape[0] not in (0, -1, importer.batch) or (shape[0] == -1 and -1 in shape[1:]):
         importer.fail(f"Reshape node {node.name!r} to {shape}: the batch axis must stay first (0 or -1)")
-    target = [importer.shape[i] if d == 0 else d for i, d in enumerate(shape[1:])]
+    dims = importer.onnx_dims()
+    target = [dims[i] if d == 0 else d for i, d in enumerate(shape[1:])]
+    if importer.channels_first and len(dims) == 3:
+        if len(target) != 1 or target[0] not in (-1, int(np.prod(dims))):
+            importer.fail(f"Reshape node {node.name!r} of an NCHW tensor to {shape}: only flattening is supported")
+        return _flatten(importer)
     importer.add(Reshape(tuple(target)))
 
 
@@ -600,5 +641,13 @@ _IMPORTERS = {
 }
 
 _SCALAR_ARITHMETIC = ("Add", "Sub", "Mul", "Div")
+_SHAPE_OPERATIONS = {
+    "Gather": lambda operands, attributes: np.take(operands[0], operands[1], axis=attributes.get("axis", 0)),
+    "Unsqueeze": lambda operands, attributes: np.expand_dims(
+        operands[0], tuple(operands[1] if len(operands) > 1 else attributes["axes"])),
+    "Concat": lambda operands, attributes: np.concatenate([np.atleast_1d(o) for o in operands],
+                                                          axis=attributes.get("axis", 0)),
+    "Cast": lambda operands, attributes: np.asarray(operands[0], dtype=np.int64),
+}
 _ELEMENTWISE = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": np.divide, "Pow": np.power,
                 "Tanh": np.tanh, "Erf": np.vectorize(math.erf, otypes=[float]), "Sqrt": np.sqrt}
