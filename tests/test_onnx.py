@@ -335,7 +335,8 @@ class Doubling(layers.Layer):
 
 def test_export_of_a_layer_without_onnx_form_writes_nothing(tmp_path):
     model = snn.Sequential([layers.Dense(3), Doubling()], input_shape=(2,))
-    with pytest.raises(ValueError, match=r"export: no ONNX form for layer 1 \(Doubling\); supported: \['AveragePooling2D'"):
+    with pytest.raises(ValueError, match=r"export: no ONNX form for layer 1 \(Doubling\); supported: "
+                                         r"\['AveragePooling2D'"):
         snn_onnx.export(model, tmp_path / "m.onnx")
     assert list(tmp_path.iterdir()) == []
 

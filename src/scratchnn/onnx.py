@@ -590,7 +590,8 @@ def _import_pooling(class_name):
         unsupported = {name: attributes[name] for name in ("ceil_mode", "storage_order") if attributes.get(name)}
         if any(d != 1 for d in attributes.get("dilations", (1, 1))):
             unsupported["dilations"] = attributes["dilations"]
-        if class_name == "AveragePooling2D" and attributes.get("count_include_pad", 0) and any(attributes.get("pads", ())):
+        counts_padding = attributes.get("count_include_pad", 0) and any(attributes.get("pads", ()))
+        if class_name == "AveragePooling2D" and counts_padding:
             unsupported["count_include_pad"] = 1
         if unsupported:
             importer.fail(f"{node.op_type} node {node.name!r}: {unsupported} is not supported")
