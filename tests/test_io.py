@@ -399,6 +399,16 @@ def test_bad_layer_arguments(saved):
         snn.load_model(path)
 
 
+def test_an_architecture_too_large_to_allocate(saved):
+    _, path = saved
+    config = read_config(path)
+    config["model"]["layers"][0]["config"]["units"] = 10 ** 13
+    rewrite(path, {"config.json": json.dumps(config)})
+    with pytest.raises(ValueError, match=r"model\.snn: the architecture in config\.json cannot be rebuilt: Unable "
+                                         r"to allocate"):
+        snn.load_model(path)
+
+
 def test_invalid_json(saved):
     _, path = saved
     rewrite(path, {"config.json": b"{not json"})

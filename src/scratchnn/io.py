@@ -158,7 +158,8 @@ def load_model(path):
     from .model import Sequential
     with _open_archive(path) as archive:
         config = _read_config(archive, path, MODEL_FORMAT)
-        with _problems(path, "the architecture in config.json cannot be rebuilt"):
+        with _problems(path, "the architecture in config.json cannot be rebuilt",
+                       (ValueError, TypeError, KeyError, IndexError, AttributeError, MemoryError)):
             model = Sequential.from_config(_field(config, "model", dict, path))
         _load_layer_arrays(archive, model, _field(config, "weights", list, path), path, by_name=False)
         rng = _generator(config.get("rng_state"), path)
