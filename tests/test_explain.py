@@ -1,11 +1,16 @@
 """Attributions: gradients equal torch autograd's, integrated gradients are complete, signal features win,
 exact values on linear models, agreement with the shap package, and the errors users meet."""
+import os
+
 import numpy as np
 import pytest
 
 import scratchnn as snn
 from conftest import require
 from scratchnn import explain, layers, optim
+
+# shap's numba kernels take 10-20 s to compile on first use; interpreted, these small problems take < 1 s.
+os.environ.setdefault("NUMBA_DISABLE_JIT", "1")
 
 
 def mlp(activation="tanh", inputs=6, outputs=3, seed=0):
@@ -47,6 +52,29 @@ def test_saliency_equals_torch_autograd_input_gradient(activation, rng):
     signed = explain.saliency(model, x, target=target, absolute=False)
     np.testing.assert_allclose(signed, expected, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(explain.saliency(model, x, target=target), np.abs(expected), rtol=1e-12, atol=1e-15)
+
+
+def test_saliency_of_a_conv_net_in_inference_mode_matches_central_differences(rng):
+    model = snn.Sequential([layers.Conv2D(3, 3, activation="tanh"), layers.BatchNormalization(),
+                            layers.MaxPooling2D(2), layers.Dropout(0.3), layers.Flatten(), layers.Dense(4)],
+                           input_shape=(6, 6, 2), seed=0, dtype="float64")
+    for buffer in model.layers[2].buffers.values():
+        buffer[...] = rng.uniform(0.5, 1.5, buffer.shape)                # moving statistics of a trained net
+    x, target, eps = rng.standard_normal((3, 6, 6, 2)), np.array([0, 1, 3]), 1e-6
+    steps = eps * np.eye(x[0].size).reshape(-1, 1, *x.shape[1:])          # one input element at a time
+    outputs = lambda shifted: model.predict(shifted.reshape(-1, *x.shape[1:])).reshape(len(steps), 3, 4)
+    rows = np.arange(3)
+    numeric = (outputs(x + steps)[:, rows, target] - outputs(x - steps)[:, rows, target]) / (2 * eps)
+    numeric = numeric.T.reshape(x.shape)
+    np.testing.assert_allclose(explain.saliency(model, x, target=target, absolute=False), numeric, atol=1e-8)
+
+
+def test_float32_models_give_float32_attributions(rng):
+    model = snn.Sequential([layers.Dense(5, activation="tanh"), layers.Dense(2)], input_shape=(3,), seed=0)
+    x = rng.standard_normal((4, 3))
+    for attributions in (explain.saliency(model, x), explain.integrated_gradients(model, x),
+                         explain.gradient_shap(model, x, x, samples=10, seed=0), explain.gradient_x_input(model, x)):
+        assert attributions.dtype == np.float32
 
 
 def test_default_target_is_the_predicted_class_and_caches_are_cleared(rng):
@@ -188,3 +216,9 @@ def test_errors_say_what_was_expected():
         explain.integrated_gradients(model, x, method="trapezoid")
     with pytest.raises(ValueError, match=r"window must be positive ints.* shape \(6,\), got 7$"):
         explain.occlusion(model, x, window=7)
+
+
+def test_missing_shap_is_named_with_the_extra_to_install(monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "shap", None)
+    with pytest.raises(ImportError, match=r"pip install 'scratchnn\[explain\]'"):
+        explain.shap_values(linear_model(), np.zeros((1, 4)), np.zeros((3, 4)))

@@ -144,3 +144,24 @@ def test_attribution_heat_map_and_bars(rng):
     lefts = [p.get_x() for p in waterfall.patches]
     np.testing.assert_allclose(lefts, [0.35 + 0.5 + 1.0, 0.35 + 0.5, 0.35, 0.25])
     assert waterfall.get_xlabel().endswith("E[f(X)] + Σ attributions = -0.150")
+
+
+def test_plot_model_choices_and_errors():
+    deep = snn.Sequential([layers.Dense(3, activation="relu") for _ in range(9)] + [layers.Dense(1, use_bias=False)],
+                          input_shape=(2,), seed=0)
+    assert circles(plot.plot_model(deep).axes[0]) == []                  # more than 8 layers: boxes
+    ax = plot.plot_model(deep, style="neurons", input_names=["a", "b"]).axes[0]
+    texts = [t.get_text() for t in ax.texts]
+    assert "a" in texts and "DENSE\nlinear(Σ3[X·w])\n= 1 y" in texts
+    with pytest.raises(ValueError, match="2 inputs but 3 input_names"):
+        plot.plot_model(deep, input_names=["a", "b", "c"])
+    with pytest.raises(ValueError, match="plot_model needs a built model"):
+        plot.plot_model(snn.Sequential([layers.Dense(2)]))
+    with pytest.raises(ValueError, match="style must be 'auto', 'neurons' or 'layers', got 'graph'"):
+        plot.plot_model(deep, style="graph")
+
+
+def test_missing_matplotlib_is_named_with_the_extra_to_install(monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "matplotlib.pyplot", None)
+    with pytest.raises(ImportError, match=r"pip install 'scratchnn\[plot\]'"):
+        plot.plot_history({"loss": [1.0, 0.5]})

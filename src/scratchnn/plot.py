@@ -61,7 +61,8 @@ def plot_model(model, style="auto", describe=True, weights=True, max_neurons=16,
         (blue positive, orange negative) and as wide as its size (``weights=False``: the seed's colours);
         layers wider than ``max_neurons`` are drawn with a gap and their true size.
         "layers" draws a box per layer (type, output shape, parameters), like Keras's plot_model.
-        "auto" picks "neurons" for networks of Dense, activation and Dropout layers, else "layers".
+        "auto" picks "neurons" for networks of up to 8 Dense and Dropout layers (with their activations)
+        on 1-D inputs, else "layers".
     describe: write "activation(Σ in[X·w] + b) = n out" above each layer of neurons.
     """
     if not getattr(model, "built", False):
@@ -73,7 +74,9 @@ def plot_model(model, style="auto", describe=True, weights=True, max_neurons=16,
         raise ValueError("plot_model: style='neurons' draws networks of Dense, activation and Dropout layers "
                          f"on 1-D inputs; this model has {[type(layer).__name__ for layer in model.layers]}: "
                          "use style='layers'")
-    if style == "layers" or columns is None:
+    if input_names is not None and columns is not None and len(input_names) != columns[0]["size"]:
+        raise ValueError(f"plot_model: {columns[0]['size']} inputs but {len(input_names)} input_names")
+    if style == "layers" or columns is None or (style == "auto" and len(columns) > 9):
         return _finish(_draw_layer_boxes(model, ax), path)
     return _finish(_draw_neurons(model, columns, describe, weights, max_neurons, input_names, ax), path)
 
@@ -93,7 +96,8 @@ def _neuron_columns(model):
         kernel = layer.params.get("kernel")
         if kernel is not None and kernel.ndim == 2:
             columns.append({"kind": "hidden", "size": kernel.shape[1], "kernel": kernel, "inputs": kernel.shape[0],
-                            "activation": "linear", "title": (layer.name or type(layer).__name__).upper()})
+                            "bias": "bias" in layer.params, "activation": "linear",
+                            "title": (layer.name or type(layer).__name__).upper()})
         elif type(layer) in names and columns[-1].get("kernel") is not None:
             columns[-1]["activation"] = names[type(layer)]
         elif type(layer).__name__ == "Dropout":
@@ -164,7 +168,8 @@ def _describe_column(column):
     if column["kind"] == "dropout":
         return f"DROPOUT\nrate {column['rate']:g}"
     out = "y" if column["kind"] == "output" else "out"
-    return f"{column['title']}\n{column['activation']}(Σ{column['inputs']}[X·w] + b)\n= {column['size']} {out}"
+    bias = " + b" if column["bias"] else ""
+    return f"{column['title']}\n{column['activation']}(Σ{column['inputs']}[X·w]{bias})\n= {column['size']} {out}"
 
 
 def _draw_connections(ax, mpl, column, sources, targets, weights):
