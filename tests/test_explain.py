@@ -222,3 +222,18 @@ def test_missing_shap_is_named_with_the_extra_to_install(monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "shap", None)
     with pytest.raises(ImportError, match=r"pip install 'scratchnn\[explain\]'"):
         explain.shap_values(linear_model(), np.zeros((1, 4)), np.zeros((3, 4)))
+
+
+def test_shap_values_pick_one_output_of_a_classifier(rng):
+    require("shap")
+    model = snn.Sequential([layers.Dense(3)], input_shape=(4,), seed=0, dtype="float64")
+    background, x = rng.standard_normal((10, 4)), rng.standard_normal((2, 4))
+    explanation = explain.shap_values(model, x, background, target=2, algorithm="permutation")
+    kernel = model.layers[0].params["kernel"]
+    np.testing.assert_allclose(explanation.values, (x - background.mean(axis=0)) * kernel[:, 2], atol=1e-12)
+    every = explain.shap_values(model, x, background, algorithm="permutation")
+    assert every.values.shape == (2, 4, 3)
+    with pytest.raises(ValueError, match="one output index for all samples"):
+        explain.shap_values(model, x, background, target=[0, 1])
+    with pytest.raises(ValueError, match=r"class index in \[0, 3\)"):
+        explain.shap_values(model, x, background, target=5)

@@ -5,7 +5,8 @@ Gradient methods run ``model.forward(x, training=False)`` and then ``model.backw
 backward code that trains the network. They overwrite each layer's ``grads`` (as any backward pass
 does) and clear the layers' caches afterwards. Every function returns an array of the shape of ``x``
 (one sample or a batch) and explains, per sample, the output ``target``: an int, one int per sample,
-or None for the predicted class (the single output of a one-output model).
+or None for the predicted class (the single output of a one-output model). The output explained is
+what ``predict`` returns: logits for a model compiled with ``from_logits=True``.
 """
 import numpy as np
 
