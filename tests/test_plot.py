@@ -90,6 +90,9 @@ def test_history_plot_has_one_point_per_epoch_for_every_series():
     assert training.lines[0].get_color() == "black"
     with pytest.raises(ValueError, match=r"no recorded values for \['f1'\]"):
         plot.plot_history(history, metrics=["f1"])
+    single = plot.plot_history({"loss": [0.9, 0.4, 0.2], "mae": [0.8, 0.5, 0.3]})
+    assert [ax.get_title() for ax in single.axes] == ["Training", ""]      # one panel and its score axis
+    np.testing.assert_allclose(single.axes[1].lines[0].get_ydata(), [0.8, 0.5, 0.3])
 
 
 def test_confusion_matrix_counts():
@@ -99,6 +102,8 @@ def test_confusion_matrix_counts():
     np.testing.assert_array_equal(figure.axes[0].images[0].get_array(), [[1, 1, 0], [0, 1, 0], [1, 0, 2]])
     assert figure.axes[0].get_title() == "Accuracy 66.67% on 6 samples"
     np.testing.assert_array_equal(plot.confusion_counts([1, 0, 1], np.array([[0.9], [0.2], [0.4]])), [[1, 0], [1, 1]])
+    with pytest.raises(ValueError, match=r"2 class names for labels up to 2: expected labels in \[0, 2\)"):
+        plot.plot_confusion_matrix(y_true, probabilities, class_names=["a", "b"])
 
 
 def test_samples_mark_the_mistakes(rng):

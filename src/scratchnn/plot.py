@@ -287,7 +287,10 @@ def confusion_counts(y_true, y_pred, classes=None):
     true, pred = _class_labels(y_true, "y_true"), _class_labels(y_pred, "y_pred")
     if len(true) != len(pred):
         raise ValueError(f"y_true and y_pred must have the same length, got {len(true)} and {len(pred)}")
-    classes = classes or int(max(true.max(), pred.max())) + 1
+    largest = int(max(true.max(), pred.max()))
+    if classes is not None and largest >= classes:
+        raise ValueError(f"{classes} class names for labels up to {largest}: expected labels in [0, {classes})")
+    classes = classes or largest + 1
     return np.bincount(true * classes + pred, minlength=classes * classes).reshape(classes, classes)
 
 
@@ -452,9 +455,10 @@ def plot_attributions(attributions, image=None, feature_names=None, features=Non
     """Attributions as a heat map over an image, or as bars / a waterfall for tabular features.
 
     Images: (H, W) or (H, W, C) attributions (summed over channels), red for evidence for the target and
-    blue against, over ``image`` in grey, the colour scale symmetric about 0. Tabular: ``kind="bar"`` the ``top`` largest by size;
-    ``kind="waterfall"`` (the default when ``base_value`` is given) steps from the expected output
-    ``base_value`` to the prediction, one feature at a time, the rest summed.
+    blue against, over ``image`` in grey, the colour scale symmetric about 0.
+    Tabular: ``kind="bar"`` the ``top`` largest by size; ``kind="waterfall"`` (the default when
+    ``base_value`` is given) steps from the expected output ``base_value`` to E[f(X)] + the sum of the
+    attributions, one feature at a time, the rest summed; ``features`` adds each feature's value to its name.
     """
     values = np.asarray(attributions, dtype=float)
     if kind == "auto":
