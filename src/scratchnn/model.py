@@ -134,7 +134,8 @@ class Sequential:
             if layer.regularizers:
                 layer.add_regularization_grads()
         loss += self.regularization_loss()
-        self.optimizer.step(self.parameters())
+        if np.isfinite(loss):                   # a NaN/inf loss leaves the weights as they were
+            self.optimizer.step(self.parameters())
         self._last_pred = y_pred
         return loss
 
@@ -161,7 +162,7 @@ class Sequential:
         history = History()
         steps = -(-len(x) // batch_size)
         progress = ProgressLogger(epochs, steps, len(x), verbose)
-        cbs = CallbackList([history, *(callbacks or []), progress], self)
+        cbs = CallbackList([*(callbacks or []), history, progress], self)
         train_metrics = self._make_metrics()
         self.stop_training = False
         self.history = history
@@ -203,7 +204,8 @@ class Sequential:
             loss = self.train_on_batch(xb, yb, wb)
             if not np.isfinite(loss):
                 history.stopped_reason = (f"loss became {loss} at epoch {epoch + 1}, batch {batch + 1}: "
-                                          "training stopped (lower the learning rate?)")
+                                          "training stopped without that batch's update "
+                                          "(lower the learning rate?)")
                 warnings.warn(history.stopped_reason, RuntimeWarning, stacklevel=3)
                 self.stop_training = True
                 return None
