@@ -132,6 +132,7 @@ def test_occlusion_of_images_sums_the_window(rng):
 def test_occlusion_overlapping_windows_average_and_reach_the_edge():
     masks = explain._window_masks((5, 5, 2), window=None, stride=None)
     assert masks.shape == (4, 5, 5, 2)                   # starts 0 and 1 on each axis: 4 windows of 4x4x2
+    assert explain._window_masks((3, 8), window=None, stride=None).shape == (3, 3, 8)   # 3x4 windows, stride 2
     np.testing.assert_array_equal(masks.sum(axis=0)[:, :, 0], [[1, 2, 2, 2, 1], [2, 4, 4, 4, 2], [2, 4, 4, 4, 2],
                                                                [2, 4, 4, 4, 2], [1, 2, 2, 2, 1]])
 

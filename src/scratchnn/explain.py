@@ -287,7 +287,7 @@ def _path(steps, method):
 def _window_masks(sample_shape, window, stride):
     """Boolean masks (windows, *sample_shape), one per window position, the outer product of axis masks."""
     if window is None:
-        window = 1 if len(sample_shape) == 1 else 4
+        window = 1 if len(sample_shape) == 1 else tuple(min(4, size) for size in sample_shape[:2])
     window = _as_sizes("window", window, sample_shape)
     stride = tuple(max(1, w // 2) for w in window) if stride is None else _as_sizes("stride", stride, sample_shape)
     axis_masks = []
