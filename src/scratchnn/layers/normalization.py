@@ -40,10 +40,9 @@ class BatchNormalization(Layer):
                              f"(N, {', '.join(map(str, input_shape))})")
         super().build(input_shape, rng)
         rank = len(input_shape) + 1
-        feature_axis = self.axis % rank
-        features = input_shape[feature_axis - 1]
-        self.reduce_axes = tuple(i for i in range(rank) if i != feature_axis)
-        self.broadcast_shape = tuple(features if i == feature_axis else 1 for i in range(rank))
+        self.feature_axis = self.axis % rank
+        features = input_shape[self.feature_axis - 1]
+        self.broadcast_shape = tuple(features if i == self.feature_axis else 1 for i in range(rank))
         if self.scale:
             self.add_param("gamma", np.ones(features))
         if self.center:
@@ -52,6 +51,10 @@ class BatchNormalization(Layer):
                         "moving_variance": np.ones(features, dtype=self.dtype)}
         return self.output_shape
 
+    def rows(self, a):
+        """a as (count, features): one row per value of every axis but the feature axis (a view if it can)."""
+        return np.moveaxis(a, self.feature_axis, -1).reshape(-1, a.shape[self.feature_axis])
+
     def per_feature(self, name, default):
         value = self.params.get(name)
         return default if value is None else value.reshape(self.broadcast_shape)
@@ -59,17 +62,23 @@ class BatchNormalization(Layer):
     def forward(self, x, training=False):
         self.check_input(x)
         if training:
-            mean = x.mean(axis=self.reduce_axes)                        # mu = mean of the batch
+            x_rows = self.rows(x)
+            mean = np.einsum("ij->j", x_rows) / len(x_rows)             # mu = mean of the batch
             centered = x - mean.reshape(self.broadcast_shape)
-            var = np.mean(centered * centered, axis=self.reduce_axes)   # var = mean (x - mu)^2, biased
+            centered_rows = self.rows(centered)
+            var = np.einsum("ij,ij->j", centered_rows, centered_rows) / len(x_rows)   # var = mean (x - mu)^2
             self.update_moving(mean, var)
         else:
             mean, var = self.buffers["moving_mean"], self.buffers["moving_variance"]
             centered = x - mean.reshape(self.broadcast_shape)
         inv_std = (1 / np.sqrt(var + self.epsilon)).astype(x.dtype).reshape(self.broadcast_shape)
-        x_hat = centered * inv_std                                      # x_hat = (x - mu) / sqrt(var + eps)
+        x_hat = centered
+        x_hat *= inv_std                                                # x_hat = (x - mu) / sqrt(var + eps)
         self.cache = {"x_hat": x_hat, "inv_std": inv_std, "training": training}
-        return x_hat * self.per_feature("gamma", 1) + self.per_feature("beta", 0)   # y = gamma x_hat + beta
+        y = x_hat * self.per_feature("gamma", 1)                        # y = gamma x_hat + beta
+        if self.center:
+            y += self.per_feature("beta", 0)
+        return y
 
     def update_moving(self, mean, var):
         for name, batch_value in (("moving_mean", mean), ("moving_variance", var)):
@@ -79,8 +88,9 @@ class BatchNormalization(Layer):
 
     def backward(self, grad_out, input_grad=True):
         x_hat, inv_std = self.cache["x_hat"], self.cache["inv_std"]
-        sum_grad = grad_out.sum(axis=self.reduce_axes)                 # dbeta = sum dy
-        sum_grad_x_hat = np.sum(grad_out * x_hat, axis=self.reduce_axes)   # dgamma = sum dy x_hat
+        grad_rows, x_hat_rows = self.rows(grad_out), self.rows(x_hat)
+        sum_grad = np.einsum("ij->j", grad_rows)                        # dbeta = sum dy
+        sum_grad_x_hat = np.einsum("ij,ij->j", grad_rows, x_hat_rows)   # dgamma = sum dy x_hat
         if self.scale:
             self.grads["gamma"][...] = sum_grad_x_hat
         if self.center:
@@ -90,10 +100,12 @@ class BatchNormalization(Layer):
         scaled = inv_std * self.per_feature("gamma", 1)
         if not self.cache["training"]:
             return grad_out * scaled                                    # dx = dy gamma / sqrt(var + eps)
-        count = grad_out.size // sum_grad.size
-        mean_grad = (sum_grad / count).reshape(self.broadcast_shape)
-        mean_grad_x_hat = (sum_grad_x_hat / count).reshape(self.broadcast_shape)
-        return scaled * (grad_out - mean_grad - x_hat * mean_grad_x_hat)   # dx = g/s (dy - mean dy - x_hat mean(dy x_hat))
+        count = len(grad_rows)                  # dx = gamma / sigma (dy - mean(dy) - x_hat mean(dy x_hat))
+        grad_input = x_hat * (-sum_grad_x_hat / count).reshape(self.broadcast_shape)
+        grad_input += grad_out
+        grad_input -= (sum_grad / count).reshape(self.broadcast_shape)
+        grad_input *= scaled
+        return grad_input
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis, "momentum": self.momentum, "epsilon": self.epsilon,
