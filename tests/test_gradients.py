@@ -94,3 +94,8 @@ def test_gradcheck_refuses_float32(rng):
     layer.build((3,), rng)
     with pytest.raises(ValueError, match="float64"):
         gradcheck.check_layer(layer, rng.standard_normal((2, 3)))
+
+
+def test_dense_gradients_with_one_sample(rng):
+    """Batch size 1 takes the outer-product path for dW."""
+    gradcheck.assert_gradients_close(gradcheck.check_layer(layers.Dense(4), rng.standard_normal((1, 6))), TOL)
