@@ -99,3 +99,12 @@ def test_gradcheck_refuses_float32(rng):
 def test_dense_gradients_with_one_sample(rng):
     """Batch size 1 takes the outer-product path for dW."""
     gradcheck.assert_gradients_close(gradcheck.check_layer(layers.Dense(4), rng.standard_normal((1, 6))), TOL)
+
+
+def test_erf_matches_the_standard_library_to_double_precision():
+    import math
+    from scratchnn.layers.activations import erf
+    x = np.concatenate([np.linspace(-30, 30, 20001), [0.0, 1e-300, 0.46875, 4.0, -4.0, 26.6, 1e5]])
+    expected = np.array([math.erf(v) for v in x])
+    np.testing.assert_allclose(erf(x), expected, rtol=1e-15, atol=1e-16)
+    assert erf(np.float32(0.5)).dtype == np.float64 and erf(np.array([-0.0]))[0] == 0
