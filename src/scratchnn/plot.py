@@ -182,7 +182,8 @@ def _draw_connections(ax, mpl, column, sources, targets, weights):
     if column["kind"] == "dropout":
         colors, widths = KIND_COLORS["dropout"], 0.8
     elif weights:
-        values = np.array([column["kernel"][i, j] for i, j in pairs])
+        drawn_in, drawn_out = ([i for i in ends if i is not None] for ends in (sources, targets))
+        values = column["kernel"][np.ix_(drawn_in, drawn_out)].ravel()      # the same order as pairs
         size = np.abs(values) / max(np.abs(values).max(), 1e-12)
         colors = [POSITIVE if v >= 0 else NEGATIVE for v in values]
         widths = 0.2 + 2.3 * size
