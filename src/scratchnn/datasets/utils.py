@@ -106,7 +106,7 @@ class _Scaler:
         if x.ndim == 0 or len(x) == 0:
             raise ValueError(f"{type(self).__name__}.fit expected a non-empty array of samples, got shape {x.shape}")
         self.feature_shape = x.shape[1:]
-        self._fit(x.astype(np.float64), self.axis)
+        self._fit(x, self.axis)
         self.fitted = True
         return self
 
@@ -138,8 +138,8 @@ class Standardizer(_Scaler):
     number for the whole array). A feature of zero spread keeps scale 1, as scikit-learn's StandardScaler."""
 
     def _fit(self, x, axis):
-        self.mean_ = x.mean(axis=axis, keepdims=True)[0]
-        std = x.std(axis=axis, keepdims=True)[0]
+        self.mean_ = x.mean(axis=axis, dtype=np.float64, keepdims=True)[0]
+        std = x.std(axis=axis, dtype=np.float64, keepdims=True)[0]
         self.scale_ = np.where(std > 0, std, 1.0)
         self.offset_ = self.mean_
 
@@ -156,8 +156,8 @@ class MinMaxScaler(_Scaler):
 
     def _fit(self, x, axis):
         low, high = self.feature_range
-        self.data_min_ = x.min(axis=axis, keepdims=True)[0]
-        self.data_max_ = x.max(axis=axis, keepdims=True)[0]
+        self.data_min_ = x.min(axis=axis, keepdims=True)[0].astype(np.float64)
+        self.data_max_ = x.max(axis=axis, keepdims=True)[0].astype(np.float64)
         spread = self.data_max_ - self.data_min_
         self.scale_ = np.where(spread > 0, spread, 1.0) / (high - low)
         self.offset_ = self.data_min_ - low * self.scale_
