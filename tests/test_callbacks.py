@@ -180,7 +180,8 @@ def test_crash_mid_write_leaves_previous_checkpoint_loadable(tmp_path, rng, monk
         real_save(self, target)
     monkeypatch.setattr(type(model), "save", crash_on_second_save)
     first = []
-    note = callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: first.append(model.predict(x)) if epoch == 0 else None)
+    note = callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: first.append(model.predict(x)) if epoch == 0 else None)
     with pytest.raises(OSError, match="No space left on device"):
         model.fit(x, y, epochs=3, batch_size=8, verbose=0,
                   callbacks=[_scripted("score", [2.0, 1.0, 0.5]), note,

@@ -102,13 +102,16 @@ def test_auc_needs_both_classes():
 
 def test_mse_mae_match_sklearn(skm, rng):
     y_true, y_pred = rng.standard_normal((30, 3)), rng.standard_normal((30, 3))
-    assert _streamed(metrics.get("mse"), y_true, y_pred) == pytest.approx(skm.mean_squared_error(y_true, y_pred), rel=1e-12)
-    assert _streamed(metrics.get("mae"), y_true, y_pred) == pytest.approx(skm.mean_absolute_error(y_true, y_pred), rel=1e-12)
+    assert _streamed(metrics.get("mse"), y_true, y_pred) == pytest.approx(skm.mean_squared_error(y_true, y_pred),
+                                                                          rel=1e-12)
+    assert _streamed(metrics.get("mae"), y_true, y_pred) == pytest.approx(skm.mean_absolute_error(y_true, y_pred),
+                                                                          rel=1e-12)
 
 
 def test_confusion_matrix_matches_sklearn(skm, rng):
     y_true, scores, weights = _multiclass(rng, n=100, k=5)
-    np.testing.assert_array_equal(metrics.confusion_matrix(y_true, scores), skm.confusion_matrix(y_true, scores.argmax(1)))
+    np.testing.assert_array_equal(metrics.confusion_matrix(y_true, scores),
+                                  skm.confusion_matrix(y_true, scores.argmax(1)))
     np.testing.assert_allclose(metrics.confusion_matrix(y_true, scores.argmax(1), sample_weight=weights),
                                skm.confusion_matrix(y_true, scores.argmax(1), sample_weight=weights), rtol=1e-12)
     assert metrics.confusion_matrix([0, 1], [1, 1], num_classes=4).tolist() == [[0, 1, 0, 0], [0, 1, 0, 0],

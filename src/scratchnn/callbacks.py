@@ -163,7 +163,8 @@ class EarlyStopping(Callback):
                  restore_best_weights=False, start_from_epoch=0):
         self.monitor, self.min_delta, self.patience, self.verbose = monitor, abs(min_delta), patience, verbose
         self.mode = _check_mode("EarlyStopping", mode)
-        self.baseline, self.restore_best_weights, self.start_from_epoch = baseline, restore_best_weights, start_from_epoch
+        self.baseline, self.restore_best_weights = baseline, restore_best_weights
+        self.start_from_epoch = start_from_epoch
 
     def _is_improvement(self, value, reference):
         if resolve_mode(self.monitor, self.mode) == "min":
