@@ -137,7 +137,8 @@ def test_serialize_round_trip(initializer):
     config = json.loads(json.dumps(initializers.serialize(initializer)))
     rebuilt = initializers.deserialize(config)
     assert type(rebuilt) is type(initializer) and rebuilt.get_config() == initializer.get_config()
-    np.testing.assert_array_equal(rebuilt((4, 3), np.random.default_rng(0)), initializer((4, 3), np.random.default_rng(0)))
+    np.testing.assert_array_equal(rebuilt((4, 3), np.random.default_rng(0)),
+                                  initializer((4, 3), np.random.default_rng(0)))
 
 
 def test_names_and_class_names():
