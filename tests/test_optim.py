@@ -312,6 +312,16 @@ def test_state_of_another_model_is_rejected():
         fresh.step([(np.zeros(4), np.ones(4))])
 
 
+def test_state_of_another_kind_of_optimizer_is_rejected():
+    adam = optim.Adam()
+    adam.step([(np.zeros(3), np.ones(3))])
+    momentum = optim.SGD(0.1, momentum=0.9)
+    momentum.load_state_dict(adam.state_dict())
+    with pytest.raises(ValueError, match=r"SGD: the state of parameter 0 holds \['m', 'v'\], but this optimizer "
+                                         r"keeps \['momentum'\]"):
+        momentum.step([(np.zeros(3), np.ones(3))])
+
+
 def test_plain_sgd_is_the_seed_update_rule():
     param, grad = np.array([1.0, -2.0]), np.array([0.5, 0.25])
     optim.SGD(0.1).step([(param, grad)])

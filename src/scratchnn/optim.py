@@ -128,6 +128,10 @@ class Optimizer:
             raise ValueError(f"{owner} holds state for {len(self.slots)} parameters but was given {len(params)}: "
                              "an optimizer steps the parameters of one model; create a new one for another")
         for i, (param, slots) in enumerate(zip(params, self.slots)):
+            expected = sorted(self.create_slots(np.empty(0, param.dtype)))
+            if sorted(slots) != expected:
+                raise ValueError(f"{owner}: the state of parameter {i} holds {sorted(slots)}, but this optimizer "
+                                 f"keeps {expected}: load the state of an optimizer with the same settings")
             for name, array in slots.items():
                 if array.shape != param.shape:
                     raise ValueError(f"{owner}: state {name!r} of parameter {i} has shape {array.shape}, "
