@@ -15,18 +15,16 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[test]'
 	touch $(VENV)/.installed $@
 
-DEMO := runs/demo
-
 demo: $(VENV)/.installed
-	@mkdir -p $(DEMO)
+	@mkdir -p runs/demo
 	$(BIN)/scratchnn train --data digits --model mlp --epochs 15 --batch-size 64 --optimizer adam --lr 1e-3 \
-		--seed 0 --out $(DEMO)/digits.snn --history $(DEMO)/history.csv --verbose 2
-	$(BIN)/scratchnn evaluate $(DEMO)/digits.snn --data digits
-	$(BIN)/scratchnn datasets --export-digits $(DEMO)/digits --count 3
-	$(BIN)/scratchnn predict $(DEMO)/digits.snn $(DEMO)/digits/digits.npy
-	$(BIN)/scratchnn export $(DEMO)/digits.snn $(DEMO)/digits.onnx \
+		--seed 0 --out runs/demo/digits.snn --history runs/demo/history.csv --verbose 2
+	$(BIN)/scratchnn evaluate runs/demo/digits.snn --data digits
+	$(BIN)/scratchnn datasets --export-digits runs/demo/digits --count 3
+	$(BIN)/scratchnn predict runs/demo/digits.snn runs/demo/digits/digits.npy
+	$(BIN)/scratchnn export runs/demo/digits.snn runs/demo/digits.onnx \
 		|| echo "ONNX export skipped: pip install -e '.[onnx]' onnxruntime"
-	@echo "demo files in $(DEMO)/: digits.snn (model), history.csv (per-epoch figures),"
+	@echo "demo files in runs/demo/: digits.snn (model), history.csv (per-epoch figures),"
 	@echo "  digits/ (three test digits: PNGs, digits.npy, labels.npy), digits.onnx (the model as ONNX)"
 
 test: $(VENV)/.installed-test

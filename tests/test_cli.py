@@ -192,7 +192,8 @@ def test_evaluate_prints_metrics_and_a_confusion_matrix(trained):
     figures = model.evaluate(x, y)
     lines = result.stdout.splitlines()
     assert lines[0] == f"{path} on digits (test split, 100 samples)"
-    assert next(line.split() for line in lines if line.startswith("accuracy")) == ["accuracy", f"{figures['accuracy']:.4f}"]
+    accuracy_row = next(line.split() for line in lines if line.startswith("accuracy"))
+    assert accuracy_row == ["accuracy", f"{figures['accuracy']:.4f}"]
     start = lines.index("confusion matrix (rows: true class, columns: predicted class)") + 2
     matrix = np.array([line.split()[1:] for line in lines[start:start + 10]], dtype=int)
     np.testing.assert_array_equal(matrix, metrics.confusion_matrix(y, model.predict(x), num_classes=10))
@@ -377,7 +378,8 @@ def test_bad_inputs_exit_1(trained, capsys, tmp_path):
 @pytest.mark.parametrize("rows, match", [
     ("1,2,0\n3,x,1\n", "data row 2 is not all numbers: '3,x,1'"),
     ("1,2,0\n3,4\n", "rows have different numbers of columns: [2, 3]"),
-    ("1,2,0.5\n3,4,1\n", "the last column holds the class label and must be whole numbers >= 0, got values such as 0.5"),
+    ("1,2,0.5\n3,4,1\n", "the last column holds the class label and must be whole numbers >= 0, got values "
+                         "such as 0.5"),
 ])
 def test_bad_csv_files_exit_1(capsys, tmp_path, rows, match):
     path = tmp_path / "table.csv"
@@ -399,6 +401,44 @@ def test_a_model_config_that_does_not_fit_the_data_exits_1(capsys, tmp_path):
 
 def test_debug_shows_the_traceback(tmp_path):
     quiet = run("summary", tmp_path / "nope.snn")
-    assert quiet.returncode == 1 and quiet.stderr == f"scratchnn summary: error: {tmp_path / 'nope.snn'}: no such model file\n"
+    assert quiet.returncode == 1
+    assert quiet.stderr == f"scratchnn summary: error: {tmp_path / 'nope.snn'}: no such model file\n"
     loud = run("summary", tmp_path / "nope.snn", "--debug")
     assert loud.returncode == 1 and "Traceback (most recent call last)" in loud.stderr
+
+
+def test_a_two_class_csv_gets_one_sigmoid_output(capsys, tmp_path):
+    rng = np.random.default_rng(2)
+    labels = rng.integers(0, 2, 60)
+    features = labels[:, None] * 3.0 + rng.standard_normal((60, 3))
+    np.savetxt(tmp_path / "two.csv", np.column_stack([features, labels]), delimiter=",")
+    np.savetxt(tmp_path / "rows.csv", features[:4], delimiter=",")
+    status, _, err = call(capsys, "train", "--data", f"csv:{tmp_path / 'two.csv'}", "--epochs", 2, "--verbose", 0,
+                          "--out", tmp_path / "two.snn")
+    assert status == 0, err
+    model = snn.load_model(tmp_path / "two.snn")
+    assert model.output_shape == (1,) and type(model.loss).__name__ == "BinaryCrossentropy"
+    status, out, err = call(capsys, "predict", tmp_path / "two.snn", tmp_path / "rows.csv", "--json")
+    assert status == 0, err
+    positive = 1 / (1 + np.exp(-model.predict(features[:4].astype(np.float32))[:, 0].astype(np.float64)))
+    for prediction, p in zip(json.loads(out)["predictions"], positive):
+        assert prediction["class"] == int(p > 0.5)
+        assert [t["class"] for t in prediction["top"]] == ([1, 0] if p > 0.5 else [0, 1])
+        assert prediction["top"][0]["probability"] == pytest.approx(max(p, 1 - p), rel=1e-6)
+    status, out, err = call(capsys, "explain", tmp_path / "two.snn", tmp_path / "rows.csv", "--method", "saliency",
+                            "--out", tmp_path / "saliency.npy")
+    assert status == 0, err
+    np.testing.assert_allclose(np.load(tmp_path / "saliency.npy"),
+                               explain.saliency(model, features[0].astype(np.float32), target=0), rtol=1e-6)
+    assert "the output (probability of class 1" in out
+
+
+def test_predict_one_sample_npy(trained, capsys, tmp_path):
+    _, path = trained
+    x, _ = digits_test(1)
+    np.save(tmp_path / "one.npy", (x.reshape(28, 28) * 255).round().astype(np.uint8))
+    status, out, err = call(capsys, "predict", path, tmp_path / "one.npy", "--json")
+    assert status == 0, err
+    [prediction] = json.loads(out)["predictions"]
+    assert prediction["input"] == str(tmp_path / "one.npy")
+    assert prediction["class"] == int(snn.load_model(path).predict(x).argmax())

@@ -422,8 +422,11 @@ def read_npy(path, input_shape):
     if array.dtype.kind not in "biuf":
         raise CommandError(f"{path}: expected a numeric array, got dtype {array.dtype}")
     size = math.prod(input_shape)
-    if array.ndim == 0 or (math.prod(array.shape[1:]) != size and array.size == size):
+    if array.size == size and (array.ndim < 2 or math.prod(array.shape[1:]) != size):
         array = array.reshape(1, *input_shape)
+    elif array.ndim < 2:
+        raise CommandError(f"{path}: expected samples of shape {tuple(input_shape)} for the model, got an array "
+                           f"of shape {array.shape}")
     return scale_pixels(array)
 
 
@@ -498,8 +501,11 @@ def command_explain(args):
                            EXIT_USAGE)
     sample = x[args.index]
     probabilities = class_probabilities(model, model.predict(sample[None]))[0]
-    target = int(probabilities.argmax()) if args.target is None else args.target
     outputs = math.prod(model.output_shape)
+    if args.target is not None:
+        target = args.target
+    else:
+        target = int(probabilities.argmax()) if outputs > 1 else 0
     if not 0 <= target < outputs:
         raise CommandError(f"--target {target} is out of range: the model has {outputs} output(s)", EXIT_USAGE)
     note = ""
@@ -512,8 +518,9 @@ def command_explain(args):
     else:
         attributions = explain.occlusion(model, sample, target=target)
     write_attributions(args.out, attributions, sample, model, f"{args.method}, class {target}")
-    print(f"{names[args.index]}: class {target} (probability {probabilities[min(target, len(probabilities) - 1)]:.4f}) "
-          f"explained with {args.method}{note}")
+    explained = f"class {target} (probability {probabilities[target]:.4f})" if outputs > 1 else \
+        f"the output (probability of class 1: {probabilities[1]:.4f})"
+    print(f"{names[args.index]}: {explained} explained with {args.method}{note}")
     print(f"attributions written to {args.out}")
     return 0
 
@@ -701,12 +708,12 @@ def build_parser():
 
     train = command("train", command_train, "train a classifier and write it to a model file")
     train.add_argument("--data", type=dataset_spec, default=("digits", None), help=DATA_HELP + " (default: digits)")
-    train.add_argument("--model", default="mlp", help="mlp (two ReLU layers of 256 with 20%% dropout), cnn (two convolutions), or "
-                       "CONFIG.json: the JSON of model.get_config(), e.g. from `scratchnn summary MODEL --config` "
-                       "(default: mlp)")
-    train.add_argument("--epochs", type=positive_int, default=10)
-    train.add_argument("--batch-size", type=positive_int, default=64)
-    train.add_argument("--optimizer", choices=sorted(optim.OPTIMIZERS), default="adam")
+    train.add_argument("--model", default="mlp", help="mlp (two ReLU layers of 256 with 20%% dropout), cnn (two "
+                       "convolutions), or CONFIG.json: the JSON of model.get_config(), e.g. from "
+                       "`scratchnn summary MODEL --config` (default: mlp)")
+    train.add_argument("--epochs", type=positive_int, default=10, help="passes over the data (default: 10)")
+    train.add_argument("--batch-size", type=positive_int, default=64, help="samples per step (default: 64)")
+    train.add_argument("--optimizer", choices=sorted(optim.OPTIMIZERS), default="adam", help="(default: adam)")
     train.add_argument("--lr", type=positive_float, default=1e-3, help="learning rate (default: 1e-3)")
     train.add_argument("--validation-split", type=fraction, default=0.1,
                        help="fraction of the (shuffled) training data held out for validation (default: 0.1)")
