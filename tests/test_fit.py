@@ -176,3 +176,19 @@ def test_divergence_is_reported_with_epoch_and_batch(rng):
     assert history.epoch == [0] and history.stopped_reason.startswith("loss became nan")
     np.testing.assert_array_equal(bias, bias_before[0])
     assert np.isfinite(kernel).sum() == kernel.size - 1
+
+
+# ---- the examples, on a small Fashion-MNIST stand-in ------------------------------------------------
+@pytest.mark.parametrize("example, sample_shape", [("fashion_mlp", (784,)), ("fashion_cnn", (28, 28, 1))])
+def test_fashion_examples_run_on_idx_files(tmp_path, rng, capsys, monkeypatch, example, sample_shape):
+    from scratchnn.datasets import mnist, write_idx
+    sizes = {"train": 64, "t10k": 20}
+    for stem in mnist.FILES:
+        n = sizes[stem.split("-")[0]]
+        array = rng.integers(0, 256, (n, 28, 28)) if "images" in stem else np.arange(n) % 10
+        write_idx(tmp_path / (stem + ".gz"), array.astype(np.uint8))
+    monkeypatch.syspath_prepend(os.path.join(os.path.dirname(__file__), "..", "examples"))
+    result = __import__(example).main(epochs=1, data=tmp_path, save=tmp_path / "model.snn")
+    out = capsys.readouterr().out
+    assert 0.0 <= result["accuracy"] <= 1.0 and "Ankle boot" in out and "on 20 images; 1 epochs" in out
+    assert snn.load_model(tmp_path / "model.snn").predict(np.zeros((1, *sample_shape))).shape == (1, 10)
