@@ -442,3 +442,19 @@ def test_predict_one_sample_npy(trained, capsys, tmp_path):
     [prediction] = json.loads(out)["predictions"]
     assert prediction["input"] == str(tmp_path / "one.npy")
     assert prediction["class"] == int(snn.load_model(path).predict(x).argmax())
+
+
+def test_cosine_schedule_warms_up_over_one_epoch_then_decays(capsys, tmp_path):
+    rng = np.random.default_rng(4)
+    labels = rng.integers(0, 3, 150)
+    np.savetxt(tmp_path / "three.csv", np.column_stack([rng.standard_normal((150, 2)), labels]), delimiter=",")
+    status, _, err = call(capsys, "train", "--data", f"csv:{tmp_path / 'three.csv'}", "--epochs", 3, "--verbose", 0,
+                          "--batch-size", 16, "--validation-split", 0.2, "--lr", 0.004, "--schedule", "cosine",
+                          "--out", tmp_path / "cosine.snn")
+    assert status == 0, err
+    optimizer = snn.load_model(tmp_path / "cosine.snn").optimizer
+    assert optimizer.iterations == 3 * 8                                    # 120 training rows, batches of 16
+    assert snn.optim.serialize(optimizer)["config"]["learning_rate"] == {
+        "class_name": "CosineDecay",
+        "config": {"initial_learning_rate": 0.0004, "decay_steps": 16, "alpha": 0.0, "warmup_target": 0.004,
+                   "warmup_steps": 8}}

@@ -304,7 +304,9 @@ def command_train(args):
     model = make_model(args.model, data._replace(x_train=x, y_train=y), args.seed)
     x = fit_to_model(x, model.input_shape, data.name)
     check_labels(y, model, data.name)
-    compile_for_classes(model, optim.OPTIMIZERS[args.optimizer](learning_rate=args.lr))
+    train_samples = int(len(x) * (1 - args.validation_split))
+    rate = learning_rate(args.schedule, args.lr, args.epochs, -(-train_samples // args.batch_size))
+    compile_for_classes(model, optim.OPTIMIZERS[args.optimizer](learning_rate=rate))
     model.summary()
     extra, checkpoint = [], None
     monitor = "val_loss" if args.validation_split else "loss"
@@ -334,6 +336,16 @@ def command_train(args):
         if path:
             print(f"{label} written to {path}")
     return 0
+
+
+def learning_rate(schedule, peak, epochs, steps_per_epoch):
+    """A constant rate, or "cosine": a linear warmup from peak / 10 to peak over the first epoch, then a
+    half cosine down to 0 by the end of the last epoch."""
+    if schedule == "constant":
+        return peak
+    from . import schedules
+    return schedules.CosineDecay(peak / 10, decay_steps=max(1, (epochs - 1) * steps_per_epoch),
+                                 warmup_target=peak, warmup_steps=steps_per_epoch)
 
 
 def report_interrupted(args, checkpoint):
@@ -571,6 +583,7 @@ def command_summary(args):
         from . import optim
         described = optim.serialize(model.optimizer)
         rate = described["config"].get("learning_rate")
+        rate = rate["class_name"] if isinstance(rate, dict) else rate
         print(f"loss: {type(model.loss).__name__}"
               f"{' (from logits)' if getattr(model.loss, 'from_logits', False) else ''}; "
               f"optimizer: {described['class_name']} (learning rate {rate}), "
@@ -714,7 +727,11 @@ def build_parser():
     train.add_argument("--epochs", type=positive_int, default=10, help="passes over the data (default: 10)")
     train.add_argument("--batch-size", type=positive_int, default=64, help="samples per step (default: 64)")
     train.add_argument("--optimizer", choices=sorted(optim.OPTIMIZERS), default="adam", help="(default: adam)")
-    train.add_argument("--lr", type=positive_float, default=1e-3, help="learning rate (default: 1e-3)")
+    train.add_argument("--lr", type=positive_float, default=1e-3,
+                       help="learning rate (the peak rate with --schedule cosine) (default: 1e-3)")
+    train.add_argument("--schedule", choices=("constant", "cosine"), default="constant",
+                       help="cosine: warm up from lr/10 to lr over the first epoch, then a half cosine down "
+                            "to 0 by the last (default: constant)")
     train.add_argument("--validation-split", type=fraction, default=0.1,
                        help="fraction of the (shuffled) training data held out for validation (default: 0.1)")
     train.add_argument("--seed", type=int, default=0, help="initialisation and shuffling (default: 0)")
