@@ -18,7 +18,7 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 demo: export OPENBLAS_NUM_THREADS ?= 1
 demo: $(VENV)/.installed
 	@mkdir -p runs/demo
-	$(BIN)/scratchnn train --data digits --model mlp --epochs 15 --batch-size 64 --optimizer adam --lr 2e-3 \
+	$(BIN)/scratchnn train --data digits --model cnn --epochs 15 --batch-size 64 --optimizer adam --lr 2e-3 \
 		--schedule cosine --seed 0 --out runs/demo/digits.snn --history runs/demo/history.csv --verbose 2
 	$(BIN)/scratchnn evaluate runs/demo/digits.snn --data digits
 	$(BIN)/scratchnn datasets --export-digits runs/demo/digits --count 3
