@@ -1,0 +1,146 @@
+"""A small CNN on the embedded digits, scratchnn against PyTorch (CPU) in one run: same weights, same batches.
+
+Network: Conv(32, 3) ReLU -> MaxPool 2 -> Conv(64, 3) ReLU -> MaxPool 2 -> Flatten -> Dense 128 ReLU -> Dense 10,
+softmax cross-entropy, SGD, batch 128. Prints samples/second for training and inference in both, their
+ratio, and where scratchnn spends its time, layer by layer.
+
+Run: python benchmarks/cnn.py [--epochs 1] [--batch-size 128]
+"""
+import argparse
+import time
+
+import numpy as np
+
+import scratchnn as snn
+from scratchnn import layers, optim
+
+
+def build_scratchnn(seed):
+    model = snn.Sequential([
+        layers.Conv2D(32, 3, activation="relu"),
+        layers.MaxPooling2D(2),
+        layers.Conv2D(64, 3, activation="relu"),
+        layers.MaxPooling2D(2),
+        layers.Flatten(),
+        layers.Dense(128, activation="relu"),
+        layers.Dense(10),
+    ], input_shape=(28, 28, 1), seed=seed)
+    model.compile(loss="categorical_crossentropy", from_logits=True, optimizer=optim.SGD(0.05))
+    return model
+
+
+def build_torch(model, torch):
+    """The same network in PyTorch (NCHW), its weights copied from the scratchnn model."""
+    nn = torch.nn
+    net = nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3), nn.ReLU(),
+                        nn.MaxPool2d(2), nn.Flatten(), nn.Linear(1600, 128), nn.ReLU(), nn.Linear(128, 10))
+    conv1, conv2, dense1, dense2 = [layer for layer in model.layers if layer.params]
+    with torch.no_grad():
+        for target, conv in ((net[0], conv1), (net[3], conv2)):
+            target.weight.copy_(torch.from_numpy(conv.params["kernel"].transpose(3, 2, 0, 1).copy()))
+            target.bias.copy_(torch.from_numpy(conv.params["bias"]))
+        # our Flatten reads (H, W, C), PyTorch's (C, H, W): reorder the rows of the first Dense kernel
+        kernel = dense1.params["kernel"].reshape(5, 5, 64, 128).transpose(3, 2, 0, 1).reshape(128, 1600)
+        net[7].weight.copy_(torch.from_numpy(kernel.copy()))
+        net[7].bias.copy_(torch.from_numpy(dense1.params["bias"]))
+        net[9].weight.copy_(torch.from_numpy(dense2.params["kernel"].T.copy()))
+        net[9].bias.copy_(torch.from_numpy(dense2.params["bias"]))
+    return net
+
+
+def time_scratchnn(model, batches, x_eval):
+    start = time.perf_counter()
+    losses = [model.train_on_batch(xb, yb) for xb, yb in batches]
+    train_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    model.predict(x_eval, batch_size=len(batches[0][0]))
+    return losses, train_seconds, time.perf_counter() - start
+
+
+def time_torch(net, batches, x_eval, torch):
+    opt = torch.optim.SGD(net.parameters(), lr=0.05)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    torch_batches = [(torch.from_numpy(xb.transpose(0, 3, 1, 2).copy()), torch.from_numpy(yb.astype(np.int64)))
+                     for xb, yb in batches]
+    x_eval = torch.from_numpy(x_eval.transpose(0, 3, 1, 2).copy())
+    losses = []
+    start = time.perf_counter()
+    for xb, yb in torch_batches:
+        opt.zero_grad()
+        loss = loss_fn(net(xb), yb)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    train_seconds = time.perf_counter() - start
+    batch_size = len(batches[0][0])
+    start = time.perf_counter()
+    with torch.no_grad():
+        for i in range(0, len(x_eval), batch_size):
+            net(x_eval[i:i + batch_size])
+    return losses, train_seconds, time.perf_counter() - start
+
+
+def layer_profile(model, batches):
+    """Seconds spent in each layer's forward and backward over the given batches (training mode)."""
+    forward = np.zeros(len(model.layers))
+    backward = np.zeros(len(model.layers))
+    for xb, yb in batches:
+        x = xb
+        for i, layer in enumerate(model.layers):
+            start = time.perf_counter()
+            x = layer.forward(x, training=True)
+            forward[i] += time.perf_counter() - start
+        model.loss.forward(x, yb)
+        grad = model.loss.backward()
+        for i in range(len(model.layers) - 1, -1, -1):
+            start = time.perf_counter()
+            grad = model.layers[i].backward(grad, input_grad=i > 0)
+            backward[i] += time.perf_counter() - start
+    return forward, backward
+
+
+def main(epochs=1, batch_size=128, seed=0):
+    import torch
+
+    (x_train, y_train), (x_test, _) = snn.datasets.load_digits()
+    x_train = (x_train / np.float32(255)).astype(np.float32)[..., None]
+    x_test = (x_test / np.float32(255)).astype(np.float32)[..., None]
+    order = np.concatenate([np.random.default_rng(seed + epoch).permutation(len(x_train)) for epoch in range(epochs)])
+    batches = [(x_train[order[i:i + batch_size]], y_train[order[i:i + batch_size]])
+               for i in range(0, len(order) - batch_size + 1, batch_size)]
+
+    model = build_scratchnn(seed)
+    net = build_torch(model, torch)
+    warmup = batches[:3]
+    profile_model = build_scratchnn(seed)
+    layer_profile(profile_model, warmup)
+    ours = time_scratchnn(model, batches, x_test)
+    with torch.no_grad():
+        net(torch.from_numpy(warmup[0][0].transpose(0, 3, 1, 2).copy()))
+    theirs = time_torch(net, batches, x_test, torch)
+
+    samples = len(batches) * batch_size
+    print(f"{len(batches)} training batches of {batch_size} ({samples} samples), inference on {len(x_test)} "
+          f"test digits; numpy {np.__version__}, torch {torch.__version__} with {torch.get_num_threads()} threads")
+    print(f"first-batch loss: scratchnn {ours[0][0]:.6f}, torch {theirs[0][0]:.6f}; "
+          f"last-batch loss: scratchnn {ours[0][-1]:.6f}, torch {theirs[0][-1]:.6f}")
+    rows = [("training", samples / ours[1], samples / theirs[1]),
+            ("inference", len(x_test) / ours[2], len(x_test) / theirs[2])]
+    print(f"{'':10} {'scratchnn':>12} {'pytorch':>12} {'ratio':>7}   (samples/second)")
+    for name, mine, torch_rate in rows:
+        print(f"{name:10} {mine:12,.0f} {torch_rate:12,.0f} {mine / torch_rate:7.2f}")
+
+    forward, backward = layer_profile(profile_model, batches[:20])
+    total = forward.sum() + backward.sum()
+    print(f"scratchnn time per layer over 20 training batches (forward / backward, % of {total:.2f}s):")
+    for layer, f, b in zip(profile_model.layers, forward, backward):
+        print(f"  {type(layer).__name__:14} {100 * f / total:5.1f}% / {100 * b / total:5.1f}%")
+    return rows
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, default=128)
+    args = parser.parse_args()
+    main(args.epochs, args.batch_size)
