@@ -302,3 +302,18 @@ def test_model_input_without_channel_axis_gets_the_hint():
     layer.build((8, 8, 1))
     with pytest.raises(ValueError, match=r"Conv2D expected input of shape \(N, 8, 8, 1\), got \(N, 8, 8, 3\)"):
         layer.forward(np.zeros((1, 8, 8, 3)))
+
+
+def test_cnn_saves_and_loads_with_its_moving_statistics(tmp_path, rng):
+    model = snn.Sequential([layers.Conv2D(4, 3, padding="same", activation="relu"), layers.BatchNormalization(),
+                            layers.MaxPooling2D(2), layers.Dropout(0.2), layers.Flatten(), layers.Dense(3)],
+                           input_shape=(6, 6, 1), seed=0)
+    model.compile(loss="categorical_crossentropy", from_logits=True, optimizer=snn.optim.SGD(0.1))
+    x = rng.random((8, 6, 6, 1)).astype(np.float32)
+    model.fit(x, np.arange(8) % 3, epochs=2, batch_size=4, verbose=0)
+    model.save(tmp_path / "cnn.snn")
+    loaded = snn.load_model(tmp_path / "cnn.snn")
+    moving_mean = model.layers[2].buffers["moving_mean"]
+    assert np.abs(moving_mean).max() > 0
+    np.testing.assert_array_equal(loaded.layers[2].buffers["moving_mean"], moving_mean)
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))

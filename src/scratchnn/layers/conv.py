@@ -56,7 +56,7 @@ def offset_slice(offset, stride, count):
 class Conv2D(Layer):
     r"""2-D convolution (cross-correlation, as in Keras and PyTorch) of channels-last images.
 
-    .. math:: y[n, i, j, f] = b[f] + \sum_{a, b, c} x_p[n, i s_h + a d_h, j s_w + b d_w, c]\, W[a, b, c, f]
+    .. math:: y[n, i, j, f] = b[f] + \sum_{u, v, c} x_p[n, i s_h + u d_h, j s_w + v d_w, c]\, W[u, v, c, f]
 
     where x_p is x zero-padded ("same") or not ("valid"). Computed as one matrix multiply,
     ``patches @ W.reshape(kh * kw * C_in, filters)``, with the patches gathered from a strided view (im2col).
