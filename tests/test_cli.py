@@ -369,6 +369,11 @@ def test_bad_inputs_exit_1(trained, capsys, tmp_path):
     status, _, err = call(capsys, "predict", path, wrong)
     assert_one_line_error(status, err, 1, f"{wrong}: samples of shape (30,) (30 values) do not fit the model, "
                                           "which takes input of shape (784,) (784 values)")
+    labelled = tmp_path / "labelled.csv"
+    np.savetxt(labelled, np.zeros((2, 785)), delimiter=",")
+    status, _, err = call(capsys, "predict", path, labelled)
+    assert_one_line_error(status, err, 1, f"{labelled}: rows of 785 values, the model takes 784 features: drop the "
+                                          "label column")
     status, _, err = call(capsys, "predict", path, tmp_path / "absent.png")
     assert_one_line_error(status, err, 1, f"{tmp_path / 'absent.png'}: no such file")
     status, _, err = call(capsys, "evaluate", path, "--data", f"mnist:{tmp_path}")

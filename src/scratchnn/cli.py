@@ -418,13 +418,22 @@ def read_inputs(paths, model, invert):
         elif suffix in IMAGE_SUFFIXES:
             block = read_image(path, model.input_shape, invert)[None]
         elif suffix in (".csv", ".txt"):
-            block = read_numeric_csv(path).astype(np.float32)
+            block = read_feature_rows(path, model.input_shape)
         else:
             raise CommandError(f"{path}: unknown input kind {suffix!r}: expected .npy, .csv or an image "
                                f"({', '.join(IMAGE_SUFFIXES)})")
         blocks.append(fit_to_model(block, model.input_shape, path))
         names += [path] if len(block) == 1 else [f"{path}[{i}]" for i in range(len(block))]
     return names, np.concatenate(blocks).astype(model.dtype, copy=False)
+
+
+def read_feature_rows(path, input_shape):
+    """The rows of a CSV as samples; one column more than the model takes is named as a likely label."""
+    rows = read_numeric_csv(path).astype(np.float32)
+    if len(input_shape) == 1 and rows.shape[1] == input_shape[0] + 1:
+        raise CommandError(f"{path}: rows of {rows.shape[1]} values, the model takes {input_shape[0]} features: "
+                           "drop the label column (predict reads feature columns only)")
+    return rows
 
 
 def read_npy(path, input_shape):
