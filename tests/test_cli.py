@@ -358,6 +358,13 @@ def test_missing_and_corrupt_model_files_exit_1(trained, capsys, tmp_path):
     assert_one_line_error(status, err, 1, f"{truncated}: not a scratchnn model file")
 
 
+def test_a_missing_output_folder_fails_before_training(capsys, tmp_path):
+    status, out, err = call(capsys, "train", "--out", tmp_path / "absent" / "m.snn")
+    assert_one_line_error(status, err, 1, f"{tmp_path / 'absent' / 'm.snn'}: the folder "
+                                          f"'{tmp_path / 'absent'}' does not exist")
+    assert out == ""
+
+
 def test_bad_inputs_exit_1(trained, capsys, tmp_path):
     _, path = trained
     broken = tmp_path / "broken.png"

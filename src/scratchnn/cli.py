@@ -298,7 +298,10 @@ def table(rows, header):
 
 # ---- train --------------------------------------------------------------------------------------------
 def command_train(args):
-    from . import callbacks, optim
+    from . import optim
+    for path in (args.out, args.history):
+        if path is not None and not Path(path).resolve().parent.is_dir():
+            raise CommandError(f"{path}: the folder {str(Path(path).parent)!r} does not exist")
     data = limit_dataset(load_dataset(args.data), args.limit)
     x, y = data.x_train, data.y_train
     order = np.random.default_rng(args.seed).permutation(len(x))
@@ -310,16 +313,7 @@ def command_train(args):
     rate = learning_rate(args.schedule, args.lr, args.epochs, -(-train_samples // args.batch_size))
     compile_for_classes(model, optim.OPTIMIZERS[args.optimizer](learning_rate=rate))
     model.summary()
-    extra, checkpoint = [], None
-    monitor = "val_loss" if args.validation_split else "loss"
-    if args.early_stopping is not None:
-        extra.append(callbacks.EarlyStopping(monitor=monitor, patience=args.early_stopping,
-                                             restore_best_weights=True, verbose=1))
-    if args.checkpoint:
-        checkpoint = callbacks.ModelCheckpoint(os.path.join(args.checkpoint, "epoch-{epoch:03d}.snn"))
-        extra.append(checkpoint)
-    if args.history:
-        extra.append(callbacks.CSVLogger(args.history))
+    extra, checkpoint = training_callbacks(args)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="(interrupted by the user|loss became)", category=RuntimeWarning)
         try:
@@ -338,6 +332,21 @@ def command_train(args):
         if path:
             print(f"{label} written to {path}")
     return 0
+
+
+def training_callbacks(args):
+    """EarlyStopping, ModelCheckpoint and CSVLogger as the flags ask; and the checkpoint callback (or None)."""
+    from . import callbacks
+    extra, checkpoint = [], None
+    if args.early_stopping is not None:
+        extra.append(callbacks.EarlyStopping(monitor="val_loss" if args.validation_split else "loss",
+                                             patience=args.early_stopping, restore_best_weights=True, verbose=1))
+    if args.checkpoint:
+        checkpoint = callbacks.ModelCheckpoint(os.path.join(args.checkpoint, "epoch-{epoch:03d}.snn"))
+        extra.append(checkpoint)
+    if args.history:
+        extra.append(callbacks.CSVLogger(args.history))
+    return extra, checkpoint
 
 
 def learning_rate(schedule, peak, epochs, steps_per_epoch):
