@@ -840,8 +840,11 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f"scratchnn {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:                   # the reader of stdout went away (`| head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_RUNTIME
     except Exception as error:
         if getattr(args, "debug", False):
             raise
         print(f"scratchnn {args.command}: error: {describe_error(error)}", file=sys.stderr)
-        return getattr(error, "code", EXIT_RUNTIME) if isinstance(error, CommandError) else EXIT_RUNTIME
+        return error.code if isinstance(error, CommandError) else EXIT_RUNTIME
