@@ -153,11 +153,16 @@ def test_ctrl_c_writes_nothing_and_names_the_last_checkpoint(workdir, tiny_confi
                                 "--limit", "100", "--epochs", "100000", "--verbose", "2", "--out", str(out),
                                 "--checkpoint", str(folder)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, env=ONE_BLAS_THREAD)
-    for line in process.stdout:
-        if line.startswith("Epoch") and line.split()[1].startswith("2/"):
-            break
-    process.send_signal(signal.SIGINT)
-    _, err = process.communicate(timeout=60)
+    try:
+        epoch_lines = 0
+        for line in process.stdout:
+            epoch_lines += line.startswith("Epoch")
+            if epoch_lines == 2:
+                break
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
     assert process.returncode == 130, err
     assert not out.exists()
     last = sorted(folder.iterdir())[-1]
