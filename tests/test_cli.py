@@ -206,6 +206,7 @@ def test_evaluate_prints_metrics_and_a_confusion_matrix(trained):
 
 # ---- predict --------------------------------------------------------------------------------------------
 def test_predict_npy_png_and_csv_agree_with_the_api(trained, exported_digits, workdir):
+    require("PIL")
     _, path = trained
     x, _ = digits_test(3)
     csv_path = workdir / "rows.csv"
@@ -237,7 +238,7 @@ def test_predict_text_output(trained, exported_digits):
 
 
 def test_read_image_inverts_dark_ink_on_light_paper(tmp_path):
-    from PIL import Image
+    Image = require("PIL.Image")
     ink = np.zeros((28, 28), dtype=np.uint8)
     ink[8:20, 12:16] = 255
     Image.fromarray(255 - ink).save(tmp_path / "paper.png")                 # dark ink on white paper
@@ -294,7 +295,7 @@ def test_explain_integrated_gradients_matches_the_api(trained, exported_digits, 
 @pytest.mark.parametrize("method", ["saliency", "occlusion"])
 def test_explain_writes_a_heat_map(trained, exported_digits, workdir, method):
     require("matplotlib")
-    from PIL import Image
+    Image = require("PIL.Image")
     _, path = trained
     out = workdir / f"{method}.png"
     result = run("explain", path, exported_digits / "digit-0-label-3.png", "--method", method, "--out", out)
@@ -305,7 +306,7 @@ def test_explain_writes_a_heat_map(trained, exported_digits, workdir, method):
 
 def test_plot_model_and_history(trained, workdir):
     require("matplotlib")
-    from PIL import Image
+    Image = require("PIL.Image")
     _, path = trained
     result = run("plot", path, "--history", workdir / "history.csv", "--out", workdir / "net.png")
     assert result.returncode == 0, result.stderr
@@ -316,6 +317,7 @@ def test_plot_model_and_history(trained, workdir):
 
 
 def test_datasets_lists_and_exports_digits(exported_digits, capsys):
+    require("PIL")
     status, out, _ = call(capsys, "datasets")
     assert status == 0
     embedded = os.path.join(os.path.dirname(datasets.digits.__file__), "data", "mnist-10k.npz")
@@ -371,6 +373,7 @@ def test_a_missing_output_folder_fails_before_training(capsys, tmp_path):
 
 
 def test_bad_inputs_exit_1(trained, capsys, tmp_path):
+    require("PIL")
     _, path = trained
     broken = tmp_path / "broken.png"
     broken.write_text("this is not a picture")
