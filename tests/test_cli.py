@@ -237,6 +237,24 @@ def test_predict_text_output(trained, exported_digits):
         assert line.split()[1:3] == [str(row.argmax()), f"{row.max():.4f}"]
 
 
+def test_class_names(trained, exported_digits, capsys):
+    _, path = trained
+    names = [f"digit {word}" for word in "zero one two three four five six seven eight nine".split()]
+    status, out, err = call(capsys, "predict", path, exported_digits / "digits.npy", "--class-names", ",".join(names),
+                            "--json")
+    assert status == 0, err
+    for prediction in json.loads(out)["predictions"]:
+        assert prediction["name"] == names[prediction["class"]]
+        assert [t["name"] for t in prediction["top"]] == [names[t["class"]] for t in prediction["top"]]
+    status, out, err = call(capsys, "evaluate", path, "--limit", 50, "--class-names", ",".join(names))
+    assert status == 0, err
+    assert sum(line.strip().startswith("digit ") for line in out.splitlines()) == 10
+    status, _, err = call(capsys, "predict", path, exported_digits / "digits.npy", "--class-names", "fashion,x")
+    assert_one_line_error(status, err, 2, "--class-names gives 2 names, the model has 10 classes")
+    status, _, err = call(capsys, "predict", path, exported_digits / "digits.npy", "--class-names", "a,,b")
+    assert_one_line_error(status, err, 2, "expected comma-separated names or 'fashion', got 'a,,b'")
+
+
 def test_read_image_inverts_dark_ink_on_light_paper(tmp_path):
     Image = require("PIL.Image")
     ink = np.zeros((28, 28), dtype=np.uint8)

@@ -388,6 +388,7 @@ def print_final_table(model, x, y, validation_split, data):
 def command_evaluate(args):
     from . import metrics, optim
     model = open_model(args.model)
+    labels = class_labels(args.class_names, model)
     data = limit_dataset(load_dataset(args.data), args.limit)
     x, y = (data.x_test, data.y_test) if data.x_test is not None else (data.x_train, data.y_train)
     x = fit_to_model(x, model.input_shape, data.name)
@@ -410,7 +411,7 @@ def command_evaluate(args):
     print(table([[name, f"{value:.4f}"] for name, value in {**results, **macro}.items()], ["metric", "value"]))
     print("\nconfusion matrix (rows: true class, columns: predicted class)")
     print(table([[f"{c}", *row] for c, row in enumerate(matrix.tolist())], ["", *range(classes)]))
-    print("\n" + metrics.classification_report(y, predicted, num_classes=classes, digits=4))
+    print("\n" + metrics.classification_report(y, predicted, num_classes=classes, digits=4, target_names=labels))
     return 0
 
 
@@ -508,19 +509,40 @@ def border_mean(pixels):
 # ---- predict ------------------------------------------------------------------------------------------
 def command_predict(args):
     model = open_model(args.model)
+    labels = class_labels(args.class_names, model)
     names, x = read_inputs(args.inputs, model, args.invert)
     probabilities = class_probabilities(model, model.predict(x, batch_size=args.batch_size))
     top = np.argsort(-probabilities, axis=1, kind="stable")[:, :TOP_K]
-    predictions = [{"input": name, "class": int(best[0]), "probability": float(p[best[0]]),
-                    "top": [{"class": int(c), "probability": float(p[c])} for c in best]}
+    predictions = [{"input": name, "class": int(best[0]), "name": labels[best[0]], "probability": float(p[best[0]]),
+                    "top": [{"class": int(c), "name": labels[c], "probability": float(p[c])} for c in best]}
                    for name, p, best in zip(names, probabilities, top)]
     if args.json:
         print_json({"model": args.model, "predictions": predictions})
         return 0
-    rows = [[item["input"], item["class"], f"{item['probability']:.4f}",
-             "  ".join(f"{t['class']}: {t['probability']:.4f}" for t in item["top"])] for item in predictions]
+    rows = [[item["input"], item["name"], f"{item['probability']:.4f}",
+             "  ".join(f"{t['name']}: {t['probability']:.4f}" for t in item["top"])] for item in predictions]
     print(table(rows, ["input", "class", "probability", f"top-{min(TOP_K, probabilities.shape[1])}"]))
     return 0
+
+
+def class_labels(class_names, model):
+    """The name of each class: the given names, or the class numbers as text."""
+    classes = class_count(model)
+    if class_names is None:
+        return [str(c) for c in range(classes)]
+    if len(class_names) != classes:
+        raise CommandError(f"--class-names gives {len(class_names)} names, the model has {classes} classes",
+                           EXIT_USAGE)
+    return class_names
+
+
+def class_names_list(text):
+    """'fashion' (Fashion-MNIST's ten names) or comma-separated names."""
+    from .datasets import FASHION_CLASSES
+    names = list(FASHION_CLASSES) if text == "fashion" else [name.strip() for name in text.split(",")]
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"expected comma-separated names or 'fashion', got {text!r}")
+    return names
 
 
 # ---- explain ------------------------------------------------------------------------------------------
@@ -742,8 +764,8 @@ def build_parser():
     train = command("train", command_train, "train a classifier and write it to a model file")
     train.add_argument("--data", type=dataset_spec, default=("digits", None), help=DATA_HELP + " (default: digits)")
     train.add_argument("--model", default="mlp", help="mlp (two ReLU layers of 256 with 20%% dropout), cnn (two "
-                       "convolutions and max poolings, 128 ReLU units, dropout), or CONFIG.json: the JSON of model.get_config(), e.g. from "
-                       "`scratchnn summary MODEL --config` (default: mlp)")
+                       "convolutions and max poolings, 128 ReLU units, dropout), or CONFIG.json: the JSON of "
+                       "model.get_config(), e.g. from `scratchnn summary MODEL --config` (default: mlp)")
     train.add_argument("--epochs", type=positive_int, default=10, help="passes over the data (default: 10)")
     train.add_argument("--batch-size", type=positive_int, default=64, help="samples per step (default: 64)")
     train.add_argument("--optimizer", choices=sorted(optim.OPTIMIZERS), default="adam", help="(default: adam)")
@@ -772,6 +794,8 @@ def build_parser():
     evaluate.add_argument("--limit", type=positive_int, help="use only the first N test samples")
     evaluate.add_argument("--batch-size", type=positive_int, default=256)
     evaluate.add_argument("--json", action="store_true", help="print the figures as JSON")
+    evaluate.add_argument("--class-names", type=class_names_list, metavar="NAMES",
+                          help="names for the classes in the per-class report: comma-separated or 'fashion'")
 
     invert_help = ("MNIST draws bright ink on a dark ground: auto inverts an image whose border is on average "
                    "lighter than mid-grey (dark ink on light paper); yes / no force it (default: auto)")
@@ -783,6 +807,9 @@ def build_parser():
     predict.add_argument("--invert", choices=("auto", "yes", "no"), default="auto", help=invert_help)
     predict.add_argument("--batch-size", type=positive_int, default=256)
     predict.add_argument("--json", action="store_true", help="print the predictions as JSON")
+    predict.add_argument("--class-names", type=class_names_list, metavar="NAMES",
+                         help="names for the classes: comma-separated (cat,dog,...) or 'fashion' "
+                              "(Fashion-MNIST's ten)")
 
     summary = command("summary", command_summary, "the layers, shapes and parameter counts of a model file")
     summary.add_argument("model", metavar="MODEL")
