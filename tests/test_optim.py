@@ -137,6 +137,22 @@ def test_nadam_keras3_schedule_matches_formula():
     assert max_difference(ours, expected) <= TOL
 
 
+def test_keras_epsilon_placement_is_measurably_different():
+    """The 1e-10 agreement above is not loose: Keras's Adam (epsilon on the raw sqrt(v)) is 1e-5 away."""
+    params, grads = make_problem()
+    ours = run_scratch(optim.Adam(0.02, beta_1=0.8, beta_2=0.99, epsilon=1e-3), params, grads)
+    keras = [p.copy() for p in params]
+    m = [np.zeros_like(p) for p in params]
+    v = [np.zeros_like(p) for p in params]
+    for step, step_grads in enumerate(grads, start=1):
+        alpha = 0.02 * math.sqrt(1 - 0.99 ** step) / (1 - 0.8 ** step)
+        for p, g, m_i, v_i in zip(keras, step_grads, m, v):
+            m_i += (g - m_i) * (1 - 0.8)
+            v_i += (g * g - v_i) * (1 - 0.99)
+            p -= m_i * alpha / (np.sqrt(v_i) + 1e-3)
+    assert max_difference(ours, keras) > 1e-5
+
+
 @pytest.mark.parametrize("schedule_name", ["exponential", "step", "cosine"])
 def test_adam_with_schedule_matches_torch_scheduler(schedule_name, torch):
     schedule, make_scheduler = {
