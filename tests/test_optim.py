@@ -267,6 +267,17 @@ def test_config_and_state_round_trip_continues_identically(name):
     assert max_difference(continued_first, params) > 1e-3
 
 
+def test_a_plain_function_as_learning_rate_works_but_does_not_serialize():
+    optimizer = optim.SGD(lambda step: 0.5 / (step + 1))
+    param = np.array([0.0])
+    for _ in range(2):
+        optimizer.step([(param, np.array([1.0]))])
+    assert param[0] == -0.75 and repr(optimizer).startswith("SGD(learning_rate=<function")
+    with pytest.raises(ValueError, match=r"Cannot serialize the learning rate <function .*> of SGD: use a float "
+                                         r"or a schedule from scratchnn.schedules"):
+        optim.serialize(optimizer)
+
+
 def test_nadam_state_without_mu_product_is_recomputed():
     params, grads = make_problem()
     first = optim.Nadam(0.01)

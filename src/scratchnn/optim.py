@@ -157,9 +157,11 @@ class Optimizer:
         return decayed
 
     def get_config(self):
-        """The constructor arguments (JSON-serialisable; a schedule as {"class_name", "config"})."""
+        """The constructor arguments; a schedule as {"class_name", "config"} (a plain function stays as is)."""
         lr = self.learning_rate
-        return {"learning_rate": schedules.serialize(lr) if callable(lr) else lr, "clipnorm": self.clipnorm,
+        if isinstance(lr, schedules.LearningRateSchedule):
+            lr = schedules.serialize(lr)
+        return {"learning_rate": lr, "clipnorm": self.clipnorm,
                 "clipvalue": self.clipvalue, "global_clipnorm": self.global_clipnorm,
                 "weight_decay": self.weight_decay}
 
@@ -457,7 +459,12 @@ def serialize(optimizer):
     """{"class_name": "Adam", "config": {...}}: what ``from_config`` rebuilds (the state is state_dict())."""
     if type(optimizer) not in OPTIMIZERS.values():
         raise ValueError(f"Cannot serialize optimizer {optimizer!r}: use one of {sorted(OPTIMIZERS)}")
-    return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}
+    config = optimizer.get_config()
+    if callable(config["learning_rate"]):
+        raise ValueError(f"Cannot serialize the learning rate {config['learning_rate']!r} of "
+                         f"{type(optimizer).__name__}: use a float or a schedule from scratchnn.schedules "
+                         f"({sorted(schedules.SCHEDULES)})")
+    return {"class_name": type(optimizer).__name__, "config": config}
 
 
 def from_config(config):
