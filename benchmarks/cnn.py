@@ -2,11 +2,14 @@
 
 Network: Conv(32, 3) ReLU -> MaxPool 2 -> Conv(64, 3) ReLU -> MaxPool 2 -> Flatten -> Dense 128 ReLU -> Dense 10,
 softmax cross-entropy, SGD, batch 128. Prints samples/second for training and inference in both, their
-ratio, and where scratchnn spends its time, layer by layer.
+ratio, and where scratchnn spends its time, layer by layer. The two alternate batch by batch, so that a
+busy machine slows both alike; the ratio is still only as steady as the machine.
 
 Run: python benchmarks/cnn.py [--epochs 1] [--batch-size 128]
+     OPENBLAS_NUM_THREADS=1 python benchmarks/cnn.py     (one thread for NumPy's BLAS and for PyTorch)
 """
 import argparse
+import os
 import time
 
 import numpy as np
@@ -48,36 +51,47 @@ def build_torch(model, torch):
     return net
 
 
-def time_scratchnn(model, batches, x_eval):
-    start = time.perf_counter()
-    losses = [model.train_on_batch(xb, yb) for xb, yb in batches]
-    train_seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    model.predict(x_eval, batch_size=len(batches[0][0]))
-    return losses, train_seconds, time.perf_counter() - start
+def torch_step(net, opt, loss_fn, xb, yb):
+    opt.zero_grad()
+    loss = loss_fn(net(xb), yb)
+    loss.backward()
+    opt.step()
+    return loss.item()
 
 
-def time_torch(net, batches, x_eval, torch):
+def timed(fn, *args):
+    start = time.perf_counter()
+    result = fn(*args)
+    return result, time.perf_counter() - start
+
+
+def race(model, net, batches, x_eval, torch):
+    """Alternate one batch of scratchnn and one of PyTorch, so that both see the same load on the machine.
+
+    Returns {"scratchnn" | "torch": (losses, training seconds, inference seconds)}.
+    """
     opt = torch.optim.SGD(net.parameters(), lr=0.05)
     loss_fn = torch.nn.CrossEntropyLoss()
-    torch_batches = [(torch.from_numpy(xb.transpose(0, 3, 1, 2).copy()), torch.from_numpy(yb.astype(np.int64)))
-                     for xb, yb in batches]
-    x_eval = torch.from_numpy(x_eval.transpose(0, 3, 1, 2).copy())
-    losses = []
-    start = time.perf_counter()
-    for xb, yb in torch_batches:
-        opt.zero_grad()
-        loss = loss_fn(net(xb), yb)
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-    train_seconds = time.perf_counter() - start
+    to_torch = lambda x: torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+    losses = {"scratchnn": [], "torch": []}
+    train = {"scratchnn": 0.0, "torch": 0.0}
+    infer = {"scratchnn": 0.0, "torch": 0.0}
+    for xb, yb in batches:
+        x_t, y_t = to_torch(xb), torch.from_numpy(yb.astype(np.int64))
+        loss, seconds = timed(model.train_on_batch, xb, yb)
+        losses["scratchnn"].append(loss)
+        train["scratchnn"] += seconds
+        loss, seconds = timed(torch_step, net, opt, loss_fn, x_t, y_t)
+        losses["torch"].append(loss)
+        train["torch"] += seconds
     batch_size = len(batches[0][0])
-    start = time.perf_counter()
     with torch.no_grad():
         for i in range(0, len(x_eval), batch_size):
-            net(x_eval[i:i + batch_size])
-    return losses, train_seconds, time.perf_counter() - start
+            xb = x_eval[i:i + batch_size]
+            x_t = to_torch(xb)
+            infer["scratchnn"] += timed(model.forward, xb)[1]
+            infer["torch"] += timed(net, x_t)[1]
+    return {name: (losses[name], train[name], infer[name]) for name in losses}
 
 
 def layer_profile(model, batches):
@@ -102,6 +116,9 @@ def layer_profile(model, batches):
 def main(epochs=1, batch_size=128, seed=0):
     import torch
 
+    if os.environ.get("OPENBLAS_NUM_THREADS"):
+        torch.set_num_threads(int(os.environ["OPENBLAS_NUM_THREADS"]))
+
     (x_train, y_train), (x_test, _) = snn.datasets.load_digits()
     x_train = (x_train / np.float32(255)).astype(np.float32)[..., None]
     x_test = (x_test / np.float32(255)).astype(np.float32)[..., None]
@@ -111,13 +128,12 @@ def main(epochs=1, batch_size=128, seed=0):
 
     model = build_scratchnn(seed)
     net = build_torch(model, torch)
-    warmup = batches[:3]
     profile_model = build_scratchnn(seed)
-    layer_profile(profile_model, warmup)
-    ours = time_scratchnn(model, batches, x_test)
+    layer_profile(profile_model, batches[:3])                       # warm-up of both
     with torch.no_grad():
-        net(torch.from_numpy(warmup[0][0].transpose(0, 3, 1, 2).copy()))
-    theirs = time_torch(net, batches, x_test, torch)
+        net(torch.from_numpy(np.ascontiguousarray(batches[0][0].transpose(0, 3, 1, 2))))
+    results = race(model, net, batches, x_test, torch)
+    ours, theirs = results["scratchnn"], results["torch"]
 
     samples = len(batches) * batch_size
     print(f"{len(batches)} training batches of {batch_size} ({samples} samples), inference on {len(x_test)} "
