@@ -496,3 +496,11 @@ def test_cosine_schedule_warms_up_over_one_epoch_then_decays(capsys, tmp_path):
         "class_name": "CosineDecay",
         "config": {"initial_learning_rate": 0.0004, "decay_steps": 16, "alpha": 0.0, "warmup_target": 0.004,
                    "warmup_steps": 8}}
+
+
+def test_explain_draws_pictures_as_heat_maps_and_feature_rows_as_bars():
+    assert cli.picture_shape(np.zeros((3, 4)), ".csv", (4,)) is None
+    assert cli.picture_shape(np.zeros((3, 784)), ".csv", (784,)) is None
+    assert cli.picture_shape(np.zeros((3, 28, 28)), ".npy", (784,)) == (28, 28)
+    assert cli.picture_shape(np.zeros((1, 784)), ".png", (784,)) == (28, 28, 1)
+    assert cli.picture_shape(np.zeros((3, 16)), ".csv", (4, 4, 1)) == (4, 4, 1)

@@ -417,8 +417,9 @@ def command_evaluate(args):
 
 # ---- predict and explain: reading inputs -------------------------------------------------------------
 def read_inputs(paths, model, invert):
-    """Samples from .npy files, CSV feature rows and images, shaped for the model, with a name each."""
-    names, blocks = [], []
+    """Samples from .npy files, CSV feature rows and images, shaped for the model, with a name each, and
+    for each the (H, W[, C]) shape to draw it as a picture in (None for rows of features)."""
+    names, blocks, pictures = [], [], []
     for path in paths:
         if not os.path.exists(path):
             raise CommandError(f"{path}: no such file")
@@ -434,7 +435,17 @@ def read_inputs(paths, model, invert):
                                f"({', '.join(IMAGE_SUFFIXES)})")
         blocks.append(fit_to_model(block, model.input_shape, path))
         names += [path] if len(block) == 1 else [f"{path}[{i}]" for i in range(len(block))]
-    return names, np.concatenate(blocks).astype(model.dtype, copy=False)
+        pictures += [picture_shape(block, suffix, model.input_shape)] * len(block)
+    return names, np.concatenate(blocks).astype(model.dtype, copy=False), pictures
+
+
+def picture_shape(block, suffix, input_shape):
+    """Images, arrays of 2-D or 3-D samples and the inputs of image models are pictures; rows are not."""
+    if suffix in IMAGE_SUFFIXES:
+        return image_size(input_shape)
+    if block.ndim in (3, 4):
+        return block.shape[1:]
+    return tuple(input_shape) if len(input_shape) in (2, 3) else None
 
 
 def read_feature_rows(path, input_shape):
@@ -510,7 +521,7 @@ def border_mean(pixels):
 def command_predict(args):
     model = open_model(args.model)
     labels = class_labels(args.class_names, model)
-    names, x = read_inputs(args.inputs, model, args.invert)
+    names, x, _ = read_inputs(args.inputs, model, args.invert)
     probabilities = class_probabilities(model, model.predict(x, batch_size=args.batch_size))
     top = np.argsort(-probabilities, axis=1, kind="stable")[:, :TOP_K]
     predictions = [{"input": name, "class": int(best[0]), "name": labels[best[0]], "probability": float(p[best[0]]),
@@ -547,9 +558,8 @@ def class_names_list(text):
 
 # ---- explain ------------------------------------------------------------------------------------------
 def command_explain(args):
-    from . import explain
     model = open_model(args.model)
-    names, x = read_inputs([args.input], model, args.invert)
+    names, x, pictures = read_inputs([args.input], model, args.invert)
     if not 0 <= args.index < len(x):
         raise CommandError(f"--index {args.index} is out of range: {args.input} holds {len(x)} sample(s)",
                            EXIT_USAGE)
@@ -562,16 +572,8 @@ def command_explain(args):
         target = int(probabilities.argmax()) if outputs > 1 else 0
     if not 0 <= target < outputs:
         raise CommandError(f"--target {target} is out of range: the model has {outputs} output(s)", EXIT_USAGE)
-    note = ""
-    if args.method == "integrated-gradients":
-        attributions, delta = explain.integrated_gradients(model, sample, target=target, steps=args.steps,
-                                                           return_delta=True)
-        note = f"; completeness gap {float(delta):.2e} (sum of attributions minus the change of the output)"
-    elif args.method == "saliency":
-        attributions = explain.saliency(model, sample, target=target)
-    else:
-        attributions = explain.occlusion(model, sample, target=target)
-    write_attributions(args.out, attributions, sample, model, f"{args.method}, class {target}")
+    attributions, note = attribute(args.method, model, sample, target, args.steps)
+    write_attributions(args.out, attributions, sample, pictures[args.index], f"{args.method}, class {target}")
     explained = f"class {target} (probability {probabilities[target]:.4f})" if outputs > 1 else \
         f"the output (probability of class 1: {probabilities[1]:.4f})"
     print(f"{names[args.index]}: {explained} explained with {args.method}{note}")
@@ -579,22 +581,32 @@ def command_explain(args):
     return 0
 
 
-def write_attributions(out, attributions, sample, model, title):
-    """A .npy of the raw attributions, or a heat map over the input image (any other suffix)."""
+def attribute(method, model, sample, target, steps):
+    """The attributions of one sample by the chosen method, and a note on their quality (or "")."""
+    from . import explain
+    if method == "integrated-gradients":
+        attributions, delta = explain.integrated_gradients(model, sample, target=target, steps=steps,
+                                                           return_delta=True)
+        return attributions, f"; completeness gap {float(delta):.2e} (sum of attributions minus the change " \
+                             "of the output)"
+    if method == "saliency":
+        return explain.saliency(model, sample, target=target), ""
+    return explain.occlusion(model, sample, target=target), ""
+
+
+def write_attributions(out, attributions, sample, picture, title):
+    """A .npy of the raw attributions; else a heat map over the picture, or bars for rows of features."""
     with atomic_path(out) as temporary:
         if Path(out).suffix.lower() == ".npy":
             with open(temporary, "wb") as stream:
                 np.save(stream, attributions)
             return
         plot = import_plot()
-        try:
-            height, width, channels = image_size(model.input_shape)
-        except CommandError:
+        if picture is None:
             figure = plot.plot_attributions(attributions.reshape(-1), title=title, path=temporary)
         else:
-            figure = plot.plot_attributions(attributions.reshape(height, width, channels),
-                                            image=sample.reshape(height, width, channels), title=title,
-                                            path=temporary)
+            figure = plot.plot_attributions(attributions.reshape(picture), image=sample.reshape(picture),
+                                            title=title, path=temporary)
         close_figure(figure)
 
 
