@@ -239,6 +239,22 @@ def test_learning_rate_is_a_settable_float():
     assert optimizer.current_learning_rate() == 0.5 and param[0] == 0.5
 
 
+def test_weight_decay_set_between_steps_takes_effect(torch):
+    params, grads = make_problem()
+    optimizer = optim.Adam(0.01)
+    ours = run_scratch(optimizer, params, grads[:5])
+    optimizer.weight_decay = 0.1
+    ours = run_scratch(optimizer, ours, grads[5:])
+    tensors = [torch.tensor(p, requires_grad=True) for p in params]
+    reference = torch.optim.Adam(tensors, lr=0.01, eps=1e-7)
+    for step, step_grads in enumerate(grads):
+        reference.param_groups[0]["weight_decay"] = 0.1 if step >= 5 else 0.0
+        for tensor, grad in zip(tensors, step_grads):
+            tensor.grad = torch.tensor(grad)
+        reference.step()
+    assert max_difference(ours, [t.detach().numpy() for t in tensors]) <= TOL
+
+
 def test_schedule_is_evaluated_at_iterations():
     optimizer = optim.SGD(schedules.PiecewiseConstantDecay([1], [1.0, 0.25]))
     param, grad = np.array([0.0]), np.array([1.0])

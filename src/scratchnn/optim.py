@@ -112,9 +112,9 @@ class Optimizer:
         grads = self.clip([g for _, g in parameters])
         if not self.slots:
             self.slots = [self.create_slots(p) for p in params]
-        if len(self._scratch) != len(params):
+        count = self.work_buffers + (self.weight_decay > 0 and not self.decoupled_weight_decay)
+        if len(self._scratch) != len(params) or any(len(buffers) != count for buffers in self._scratch[:1]):
             self._check_slots(params)
-            count = self.work_buffers + (self.weight_decay > 0 and not self.decoupled_weight_decay)
             self._scratch = [np.empty((count, *p.shape), dtype=p.dtype) for p in params]
         lr = self.current_learning_rate()
         self.begin_step()
