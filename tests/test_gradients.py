@@ -108,3 +108,16 @@ def test_erf_matches_the_standard_library_to_double_precision():
     expected = np.array([math.erf(v) for v in x])
     np.testing.assert_allclose(erf(x), expected, rtol=1e-15, atol=1e-16)
     assert erf(np.float32(0.5)).dtype == np.float64 and erf(np.array([-0.0]))[0] == 0
+
+
+@pytest.mark.parametrize("name", sorted(LAYER_CASES))
+def test_float32_stays_float32(name, rng):
+    """No hidden upcasts: a float32 layer returns float32 from forward and backward."""
+    layer = LAYER_CASES[name]()
+    shape = (4, 3, 2) if name == "flatten" else (4, 5)
+    layer.dtype = np.dtype("float32")
+    layer.build(shape[1:], rng)
+    x = rng.standard_normal(shape).astype(np.float32)
+    y = layer.forward(x, training=True)
+    assert y.dtype == np.float32
+    assert layer.backward(np.ones_like(y)).dtype == np.float32

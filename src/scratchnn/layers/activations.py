@@ -2,6 +2,8 @@
 
 Adding one is a class with two short methods and a line in ACTIVATIONS.
 """
+import math
+
 import numpy as np
 
 from .base import Layer, register
@@ -40,6 +42,11 @@ _ERFC_Q = (2.56852019228982242, 1.87295284992346047, 0.527905102951428412, 0.060
            0.00233520497626869185)
 
 
+_SQRT_2_OVER_PI = math.sqrt(2 / math.pi)     # Python floats: they keep float32 arrays float32
+_SQRT_HALF = math.sqrt(0.5)
+_INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
+
+
 def _rational(t, num_coeffs, den_coeffs, steps):
     """Cody's nested evaluation: (((c[-1] t + c0) t + c1) t ...) / (((t + d0) t + d1) t ...)."""
     num, den = num_coeffs[-1] * t, t
@@ -66,7 +73,7 @@ def erf(x):
     result[middle] = 1 - _exp_minus_square(ym) * _rational(ym, _ERFC_C, _ERFC_D, 7)
     yl = y[large]
     inv_square = 1 / (yl * yl)
-    tail = (1 / np.sqrt(np.pi) - inv_square * _rational(inv_square, _ERFC_P, _ERFC_Q, 4)) / yl
+    tail = (1 / math.sqrt(math.pi) - inv_square * _rational(inv_square, _ERFC_P, _ERFC_Q, 4)) / yl
     result[large] = 1 - _exp_minus_square(yl) * tail
     return np.copysign(result, x)
 
@@ -161,17 +168,17 @@ class GELU(Activation):
 
     def fn(self, x):
         if self.approximate:                        # y = x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
-            return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)))
-        return (0.5 * x * (1 + erf(x / np.sqrt(2)))).astype(x.dtype)    # y = x Phi(x)
+            return 0.5 * x * (1 + np.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x ** 3)))
+        return (0.5 * x * (1 + erf(x * _SQRT_HALF))).astype(x.dtype)    # y = x Phi(x)
 
     def grad(self, x, y, grad_out):
         if self.approximate:
-            inner = np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)
+            inner = _SQRT_2_OVER_PI * (x + 0.044715 * x ** 3)
             t = np.tanh(inner)
-            d_inner = np.sqrt(2 / np.pi) * (1 + 3 * 0.044715 * x ** 2)
+            d_inner = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x ** 2)
             return grad_out * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * d_inner)
-        cdf = 0.5 * (1 + erf(x / np.sqrt(2)))
-        pdf = np.exp(-0.5 * x * x) / np.sqrt(2 * np.pi)
+        cdf = 0.5 * (1 + erf(x * _SQRT_HALF))
+        pdf = np.exp(-0.5 * x * x) * _INV_SQRT_2PI
         return (grad_out * (cdf + x * pdf)).astype(x.dtype)               # dx = dy (Phi(x) + x phi(x))
 
     def get_config(self):
