@@ -411,6 +411,9 @@ def test_bad_inputs_exit_1(trained, capsys, tmp_path):
     assert_one_line_error(status, err, 1, f"{tmp_path / 'absent.png'}: no such file")
     status, _, err = call(capsys, "evaluate", path, "--data", f"mnist:{tmp_path}")
     assert_one_line_error(status, err, 1, "cannot load mnist: mnist: missing train-images-idx3-ubyte")
+    assert err.endswith("(from the command line: --download, or --data mnist:DIR)\n")
+    assert cli.describe_error(ConnectionError("could not download x:\n  mirror 1: timed out\n  mirror 2: 404")) == \
+        "could not download x: mirror 1: timed out mirror 2: 404"
 
 
 @pytest.mark.parametrize("rows, match", [

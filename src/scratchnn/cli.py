@@ -23,6 +23,9 @@ DATA_HELP = ("digits (the 10,000 embedded MNIST digits, 8,000 train / 2,000 test
              "fashion[:DIR] (a folder holding the four IDX files, raw or .gz), or csv:FILE (numeric feature "
              "columns with the integer class label in the LAST column; an optional header row is skipped)")
 
+DOWNLOAD_HELP = ("fetch missing MNIST / Fashion-MNIST files (SHA-256 checked) into ~/.scratchnn/datasets "
+                 "(or DIR when given)")
+
 Dataset = namedtuple("Dataset", "name x_train y_train x_test y_test is_image")
 
 
@@ -86,19 +89,29 @@ def dataset_spec(text):
 
 
 # ---- data -----------------------------------------------------------------------------------------
-def load_dataset(spec):
-    """The named dataset, images scaled to [0, 1] float32; a CSV has no test split (x_test is None)."""
+def load_dataset(spec, download=False):
+    """The named dataset, images scaled to [0, 1] float32; a CSV has no test split (x_test is None).
+
+    With download, missing MNIST / Fashion-MNIST files are fetched (SHA-256 checked) into the cache folder.
+    """
     from . import datasets
     name, path = spec
     if name == "csv":
         x, y = split_label_column(read_numeric_csv(path), path)
         return Dataset(f"csv:{path}", x, y, None, None, False)
-    loaders = {"digits": datasets.load_digits, "mnist": lambda: datasets.load_mnist(path),
-               "fashion": lambda: datasets.load_fashion_mnist(path)}
+    loaders = {"digits": lambda fetch: datasets.load_digits(),
+               "mnist": lambda fetch: datasets.load_mnist(path, download=fetch),
+               "fashion": lambda fetch: datasets.load_fashion_mnist(path, download=fetch)}
     try:
-        (x_train, y_train), (x_test, y_test) = loaders[name]()
-    except (FileNotFoundError, ValueError) as error:
-        raise CommandError(f"cannot load {name}: {error}") from None
+        try:
+            (x_train, y_train), (x_test, y_test) = loaders[name](False)
+        except FileNotFoundError:
+            if not download:
+                raise
+            (x_train, y_train), (x_test, y_test) = loaders[name](True)
+    except (OSError, ValueError) as error:
+        hint = "" if download or name == "digits" else f" (from the command line: --download, or --data {name}:DIR)"
+        raise CommandError(f"cannot load {name}: {error}{hint}") from None
     label = name if path is None else f"{name}:{path}"
     return Dataset(label, scale_pixels(x_train), y_train, scale_pixels(x_test), y_test, True)
 
@@ -302,7 +315,7 @@ def command_train(args):
     for path in (args.out, args.history):
         if path is not None and not Path(path).resolve().parent.is_dir():
             raise CommandError(f"{path}: the folder {str(Path(path).parent)!r} does not exist")
-    data = limit_dataset(load_dataset(args.data), args.limit)
+    data = limit_dataset(load_dataset(args.data, args.download), args.limit)
     x, y = data.x_train, data.y_train
     order = np.random.default_rng(args.seed).permutation(len(x))
     x, y = x[order], y[order]                     # fit holds out the last fraction for validation
@@ -389,7 +402,7 @@ def command_evaluate(args):
     from . import metrics, optim
     model = open_model(args.model)
     labels = class_labels(args.class_names, model)
-    data = limit_dataset(load_dataset(args.data), args.limit)
+    data = limit_dataset(load_dataset(args.data, args.download), args.limit)
     x, y = (data.x_test, data.y_test) if data.x_test is not None else (data.x_train, data.y_train)
     x = fit_to_model(x, model.input_shape, data.name)
     check_labels(y, model, data.name)
@@ -775,6 +788,7 @@ def build_parser():
 
     train = command("train", command_train, "train a classifier and write it to a model file")
     train.add_argument("--data", type=dataset_spec, default=("digits", None), help=DATA_HELP + " (default: digits)")
+    train.add_argument("--download", action="store_true", help=DOWNLOAD_HELP)
     train.add_argument("--model", default="mlp", help="mlp (two ReLU layers of 256 with 20%% dropout), cnn (two "
                        "convolutions and max poolings, 128 ReLU units, dropout), or CONFIG.json: the JSON of "
                        "model.get_config(), e.g. from `scratchnn summary MODEL --config` (default: mlp)")
@@ -803,6 +817,7 @@ def build_parser():
                        "matrix of a model on a dataset's test split (a CSV: all its rows)")
     evaluate.add_argument("model", metavar="MODEL")
     evaluate.add_argument("--data", type=dataset_spec, default=("digits", None), help=DATA_HELP)
+    evaluate.add_argument("--download", action="store_true", help=DOWNLOAD_HELP)
     evaluate.add_argument("--limit", type=positive_int, help="use only the first N test samples")
     evaluate.add_argument("--batch-size", type=positive_int, default=256)
     evaluate.add_argument("--json", action="store_true", help="print the figures as JSON")
@@ -861,10 +876,12 @@ def build_parser():
 def describe_error(error):
     """One line for an error: the message for expected failures, the type too for anything else."""
     if isinstance(error, OSError) and error.filename is not None:
-        return f"{error.filename}: {error.strerror or error}"
-    if isinstance(error, (CommandError, ValueError, TypeError, ImportError, OSError)):
-        return str(error)
-    return f"internal error ({type(error).__name__}: {error}); run again with --debug for the traceback"
+        message = f"{error.filename}: {error.strerror or error}"
+    elif isinstance(error, (CommandError, ValueError, TypeError, ImportError, OSError)):
+        message = str(error)
+    else:
+        message = f"internal error ({type(error).__name__}: {error}); run again with --debug for the traceback"
+    return " ".join(message.split())
 
 
 def main(argv=None):
