@@ -1,5 +1,5 @@
-"""Fashion-MNIST (60,000 / 10,000) with a [784, 512, 256, 10] ReLU network, Adam, a live progress bar and
-EarlyStopping on the last 10% of the training set.
+"""Fashion-MNIST (60,000 / 10,000) with a [784, 512, 256, 10] ReLU network, Adam, a live progress bar,
+ReduceLROnPlateau and EarlyStopping on the last 10% of the training set.
 
 The data: `make fashion` (Debian's dataset-fashion-mnist, into /usr/share/datasets/fashion-mnist/) or
 --data DIR, a folder with the four IDX files (raw or .gz).
@@ -35,11 +35,12 @@ def main(epochs=40, data=None, seed=0, batch_size=128, save=None):
     model.compile(loss="categorical_crossentropy", from_logits=True, optimizer=optim.Adam(1e-3),
                   metrics=["accuracy"])
     model.summary()
-    stop = callbacks.EarlyStopping(monitor="val_loss", patience=4, restore_best_weights=True, verbose=1)
+    slow_down = callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.3, patience=2, min_lr=1e-5, verbose=1)
+    stop = callbacks.EarlyStopping(monitor="val_loss", patience=5, restore_best_weights=True, verbose=1)
 
     start = time.perf_counter()
     history = model.fit(x_train, y_train, epochs=epochs, batch_size=batch_size, validation_split=0.1,
-                        callbacks=[stop], verbose=1)
+                        callbacks=[slow_down, stop], verbose=1)
     seconds = time.perf_counter() - start
     result = model.evaluate(x_test, y_test)
     predicted = model.predict(x_test).argmax(axis=1)
