@@ -317,3 +317,10 @@ def test_cnn_saves_and_loads_with_its_moving_statistics(tmp_path, rng):
     assert np.abs(moving_mean).max() > 0
     np.testing.assert_array_equal(loaded.layers[2].buffers["moving_mean"], moving_mean)
     np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+
+
+def test_conv2d_keeps_no_arrays_after_predict(rng):
+    model = snn.Sequential([layers.Conv2D(2, 3, padding="same"), layers.Flatten(), layers.Dense(2)],
+                           input_shape=(5, 5, 1), seed=0)
+    model.predict(rng.random((3, 5, 5, 1)))
+    assert model.layers[0].workspace == {} and model.layers[0].cache == {}

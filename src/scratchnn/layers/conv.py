@@ -127,6 +127,11 @@ class Conv2D(Layer):
             array = self.workspace[name] = np.zeros(shape, dtype=dtype)
         return array
 
+    def clear_cache(self):
+        """Forget the cached patches and the kept arrays (predict and evaluate call this when done)."""
+        super().clear_cache()
+        self.workspace = {}
+
     def pad(self, x):
         """x inside a zero border (written into a kept array whose border stays zero)."""
         (top, bottom), (left, right) = self.pads
