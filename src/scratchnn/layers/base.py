@@ -1,7 +1,7 @@
 """The Layer base class: the contract every layer follows (seed 004's idea, made exact)."""
 import numpy as np
 
-from .. import backend
+from .. import backend, initializers, regularizers
 
 LAYERS = {}
 
@@ -112,3 +112,41 @@ class Layer:
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k not in ("name", "dtype"))
         return f"{type(self).__name__}({args})"
+
+
+class KernelLayer(Layer):
+    """Base of the layers with a kernel and an optional bias (Dense, Conv2D): their shared arguments."""
+
+    def __init__(self, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", kernel_regularizer=None, name=None, dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        self.activation = activation
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        if kernel_regularizer is not None:
+            self.regularizers = {"kernel": regularizers.get(kernel_regularizer)}
+
+    def add_kernel_and_bias(self, kernel_shape):
+        """Draw the kernel (and the bias, one per output unit = the kernel's last axis)."""
+        self.add_param("kernel", self.kernel_initializer(kernel_shape, self.rng, self.dtype))
+        if self.use_bias:
+            self.add_param("bias", self.bias_initializer((kernel_shape[-1],), self.rng, self.dtype))
+
+    def get_config(self):
+        config = {**super().get_config(), "use_bias": self.use_bias,
+                  "kernel_initializer": initializers.serialize(self.kernel_initializer),
+                  "bias_initializer": initializers.serialize(self.bias_initializer)}
+        if self.regularizers:
+            config["kernel_regularizer"] = regularizers.serialize(self.regularizers["kernel"])
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("kernel_initializer", "bias_initializer"):
+            if key in config:
+                config[key] = initializers.deserialize(config[key])
+        if config.get("kernel_regularizer") is not None:
+            config["kernel_regularizer"] = regularizers.deserialize(config["kernel_regularizer"])
+        return cls(**config)

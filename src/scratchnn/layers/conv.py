@@ -2,8 +2,7 @@
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from .. import initializers, regularizers
-from .base import Layer, check_positive_int, register
+from .base import KernelLayer, check_positive_int, register
 
 PADDINGS = ("valid", "same")
 
@@ -53,7 +52,7 @@ def offset_slice(offset, stride, count):
 
 
 @register
-class Conv2D(Layer):
+class Conv2D(KernelLayer):
     r"""2-D convolution (cross-correlation, as in Keras and PyTorch) of channels-last images.
 
     .. math:: y[n, i, j, f] = b[f] + \sum_{u, v, c} x_p[n, i s_h + u d_h, j s_w + v d_w, c]\, W[u, v, c, f]
@@ -84,18 +83,12 @@ class Conv2D(Layer):
     def __init__(self, filters, kernel_size, strides=1, padding="valid", dilation_rate=1, activation=None,
                  use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  kernel_regularizer=None, name=None, dtype=None):
-        super().__init__(name=name, dtype=dtype)
+        super().__init__(activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer, name, dtype)
         self.filters = check_positive_int("filters", filters, "Conv2D")
         self.kernel_size = as_pair("kernel_size", kernel_size, "Conv2D")
         self.strides = as_pair("strides", strides, "Conv2D")
         self.padding = check_padding(padding, "Conv2D")
         self.dilation_rate = as_pair("dilation_rate", dilation_rate, "Conv2D")
-        self.activation = activation
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        if kernel_regularizer is not None:
-            self.regularizers = {"kernel": regularizers.get(kernel_regularizer)}
 
     def compute_output_shape(self, input_shape):
         check_image_shape(input_shape, "Conv2D")
@@ -107,10 +100,7 @@ class Conv2D(Layer):
 
     def build(self, input_shape, rng=None):
         super().build(input_shape, rng)
-        kernel_shape = (*self.kernel_size, input_shape[2], self.filters)
-        self.add_param("kernel", self.kernel_initializer(kernel_shape, self.rng, self.dtype))
-        if self.use_bias:
-            self.add_param("bias", self.bias_initializer((self.filters,), self.rng, self.dtype))
+        self.add_kernel_and_bias((*self.kernel_size, input_shape[2], self.filters))
         self.workspace = {}
         return self.output_shape
 
@@ -195,21 +185,6 @@ class Conv2D(Layer):
         return grad_padded[:, top:top + height, left:left + width]
 
     def get_config(self):
-        config = {**super().get_config(), "filters": self.filters, "kernel_size": list(self.kernel_size),
-                  "strides": list(self.strides), "padding": self.padding,
-                  "dilation_rate": list(self.dilation_rate), "use_bias": self.use_bias,
-                  "kernel_initializer": initializers.serialize(self.kernel_initializer),
-                  "bias_initializer": initializers.serialize(self.bias_initializer)}
-        if self.regularizers:
-            config["kernel_regularizer"] = regularizers.serialize(self.regularizers["kernel"])
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        for key in ("kernel_initializer", "bias_initializer"):
-            if key in config:
-                config[key] = initializers.deserialize(config[key])
-        if config.get("kernel_regularizer") is not None:
-            config["kernel_regularizer"] = regularizers.deserialize(config["kernel_regularizer"])
-        return cls(**config)
+        return {**super().get_config(), "filters": self.filters, "kernel_size": list(self.kernel_size),
+                "strides": list(self.strides), "padding": self.padding,
+                "dilation_rate": list(self.dilation_rate)}

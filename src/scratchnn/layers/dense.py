@@ -1,12 +1,11 @@
 """Dense: the fully connected layer of seed 004, y = x @ kernel + bias."""
 import numpy as np
 
-from .. import initializers, regularizers
-from .base import Layer, check_positive_int, register
+from .base import KernelLayer, check_positive_int, register
 
 
 @register
-class Dense(Layer):
+class Dense(KernelLayer):
     r"""Fully connected layer: :math:`y = x W + b`.
 
     Args:
@@ -27,14 +26,8 @@ class Dense(Layer):
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, name=None, dtype=None):
-        super().__init__(name=name, dtype=dtype)
+        super().__init__(activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer, name, dtype)
         self.units = check_positive_int("units", units, "Dense")
-        self.activation = activation
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        if kernel_regularizer is not None:
-            self.regularizers = {"kernel": regularizers.get(kernel_regularizer)}
 
     def compute_output_shape(self, input_shape):
         if len(input_shape) != 1:
@@ -44,9 +37,7 @@ class Dense(Layer):
 
     def build(self, input_shape, rng=None):
         super().build(input_shape, rng)
-        self.add_param("kernel", self.kernel_initializer((input_shape[0], self.units), self.rng, self.dtype))
-        if self.use_bias:
-            self.add_param("bias", self.bias_initializer((self.units,), self.rng, self.dtype))
+        self.add_kernel_and_bias((input_shape[0], self.units))
         return self.output_shape
 
     def shape_hint(self, got):
@@ -69,19 +60,4 @@ class Dense(Layer):
         return grad_out @ self.params["kernel"].T if input_grad else None   # dX = dY @ W.T
 
     def get_config(self):
-        config = {**super().get_config(), "units": self.units, "use_bias": self.use_bias,
-                  "kernel_initializer": initializers.serialize(self.kernel_initializer),
-                  "bias_initializer": initializers.serialize(self.bias_initializer)}
-        if self.regularizers:
-            config["kernel_regularizer"] = regularizers.serialize(self.regularizers["kernel"])
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        for key in ("kernel_initializer", "bias_initializer"):
-            if key in config:
-                config[key] = initializers.deserialize(config[key])
-        if config.get("kernel_regularizer") is not None:
-            config["kernel_regularizer"] = regularizers.deserialize(config["kernel_regularizer"])
-        return cls(**config)
+        return {**super().get_config(), "units": self.units}
