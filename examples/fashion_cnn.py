@@ -6,7 +6,8 @@ EarlyStopping on the last 10% of the training set and ReduceLROnPlateau.
     Flatten -> Dropout(0.2) -> Dense(128, relu) -> Dropout(0.2) -> Dense(10)
 
 Three quarters of the filters of examples/digits_cnn.py: on this project's machine a training batch of 128
-took 0.19 s against 1.77 s for the 32/64 network (and 0.09 s for 16/32, which stopped at 90.85%).
+took 0.19 s against 1.77 s for the 32/64 network, and 0.09 s for 16/32 filters, which reached only 90.85%
+test accuracy in 20 epochs. This one: 91.83% in 15 epochs.
 
 The data: `make fashion` (Debian's dataset-fashion-mnist) or --data DIR with the four IDX files.
 
