@@ -174,3 +174,13 @@ def test_bad_fit_arguments(kwargs, match):
     model = digits_mlp(hidden=(4,))
     with pytest.raises(ValueError, match=match):
         model.fit(np.zeros((4, 784)), np.array([0, 1, 2, 3]), verbose=0, **kwargs)
+
+
+def test_weighted_evaluate_loss_equals_the_weighted_training_loss():
+    """Both divide the weighted sum by N (Keras's sum_over_batch_size), so they agree on the same data."""
+    rng = np.random.default_rng(0)
+    x, y, w = rng.standard_normal((10, 3)), rng.integers(0, 2, 10), rng.uniform(0.1, 3.0, 10)
+    model = snn.Sequential([layers.Dense(2)], input_shape=(3,), seed=0, dtype="float64")
+    model.compile("categorical_crossentropy", from_logits=True)
+    expected = snn.losses.CategoricalCrossentropy(from_logits=True).forward(model.predict(x), y, w)
+    assert model.evaluate(x, y, sample_weight=w, batch_size=3)["loss"] == pytest.approx(expected, rel=1e-12)

@@ -228,14 +228,13 @@ class Sequential:
         batch_size = check_positive_int("batch_size", batch_size, "evaluate")
         x, y = _check_data(x, y, "evaluate")
         evaluators = self._make_metrics()
-        total, count = 0.0, 0.0
+        total, count = 0.0, 0
         for start in range(0, len(x), batch_size):
             sl = slice(start, start + batch_size)
             wb = None if sample_weight is None else np.asarray(sample_weight)[sl]
             y_pred = self.forward(x[sl], training=False)
-            n = len(y_pred) if wb is None else float(np.sum(wb))
-            total += self.loss.forward(y_pred, y[sl], wb) * len(y_pred)
-            count += n
+            total += self.loss.forward(y_pred, y[sl], wb) * len(y_pred)     # weighted sum, divided by N
+            count += len(y_pred)                                             # as in fit (and Keras)
             for metric in evaluators:
                 metric.update(y[sl], y_pred, wb)
         self._clear_caches()
