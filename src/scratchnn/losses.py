@@ -5,7 +5,7 @@ backward() -> dLoss/dy_pred                              same shape as y_pred
 """
 import numpy as np
 
-from .layers.activations import log_softmax, sigmoid, softmax
+from .layers.activations import log_softmax, sigmoid
 
 EPSILON = 1e-7
 
@@ -146,8 +146,7 @@ class CategoricalCrossentropy(Loss):
             raise ValueError(f"{type(self).__name__} expected predictions of shape (N, classes), got {y_pred.shape}")
         self.y = self.one_hot(y_true, y_pred)
         if self.from_logits:
-            self.z = y_pred
-            log_p = log_softmax(y_pred)
+            log_p = self.log_p = log_softmax(y_pred)
         else:
             self.p = np.clip(y_pred, EPSILON, 1.0)
             log_p = np.log(self.p)
@@ -155,7 +154,7 @@ class CategoricalCrossentropy(Loss):
 
     def backward(self):
         if self.from_logits:
-            grad = softmax(self.z) - self.y                  # dL/dz = softmax(z) - y, then / N
+            grad = np.exp(self.log_p) - self.y               # dL/dz = softmax(z) - y, then / N
         else:
             grad = -self.y / self.p                          # dL/dp = -y / p, then / N
         return self.scale(grad)

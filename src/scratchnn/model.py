@@ -191,13 +191,13 @@ class Sequential:
         return history
 
     def _train_epoch(self, x, y, weights, batch_size, shuffle, train_metrics, cbs, epoch, history, sigint):
-        order = self.rng.permutation(len(x)) if shuffle else np.arange(len(x))
+        order = self.rng.permutation(len(x)) if shuffle else None         # None: plain slices, no copies
         for metric in train_metrics:
             metric.reset()
         loss_sum = 0.0
         seen = 0
         for batch, start in enumerate(range(0, len(x), batch_size)):
-            idx = order[start:start + batch_size]
+            idx = slice(start, start + batch_size) if order is None else order[start:start + batch_size]
             cbs.on_batch_begin(batch)
             xb, yb = x[idx], y[idx]
             wb = None if weights is None else weights[idx]
@@ -209,12 +209,12 @@ class Sequential:
                 warnings.warn(history.stopped_reason, RuntimeWarning, stacklevel=3)
                 self.stop_training = True
                 return None
-            loss_sum += loss * len(idx)
-            seen += len(idx)
+            loss_sum += loss * len(xb)
+            seen += len(xb)
             for metric in train_metrics:
                 metric.update(yb, self._last_pred, wb)
             cbs.on_batch_end(batch, {"loss": loss_sum / seen, **{m.name: m.result() for m in train_metrics},
-                                     "size": len(idx)})
+                                     "size": len(xb)})
             if self.stop_training or sigint.hit:
                 if sigint.hit:
                     raise KeyboardInterrupt
