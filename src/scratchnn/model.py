@@ -33,7 +33,7 @@ class Sequential:
         self.input_shape = None if input_shape is None else tuple(int(d) for d in input_shape)
         self.built = False
         self.loss = self.optimizer = None
-        self.metrics = []
+        self.metric_names = []
         self.stop_training = False
         for layer in layers or []:
             self.add(layer)
@@ -111,7 +111,6 @@ class Sequential:
         self.loss = losses.get(loss, from_logits=from_logits)
         self.optimizer = optim.get(optimizer)
         self.metric_names = list(metrics or [])
-        self.compiled = True
 
     def _make_metrics(self):
         from_logits = getattr(self.loss, "from_logits", False)
