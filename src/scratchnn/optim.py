@@ -185,6 +185,17 @@ class Optimizer:
         return f"{type(self).__name__}(" + ", ".join(f"{k}={v!r}" for k, v in self.get_config().items()) + ")"
 
 
+def update_moments(grad, m, v, work, beta_1, beta_2):
+    """Adam's and Nadam's moving moments, in place (work is a scratch array of grad's shape)."""
+    np.subtract(grad, m, out=work)                                           # m = m + (1 - b1)(g - m)
+    work *= 1.0 - beta_1
+    m += work
+    v *= beta_2                                                              # v = b2 v + (1 - b2) g^2
+    np.multiply(grad, grad, out=work)
+    work *= 1.0 - beta_2
+    v += work
+
+
 class SGD(Optimizer):
     """Stochastic gradient descent, with optional momentum, Nesterov momentum and L2 weight decay.
 
@@ -251,13 +262,7 @@ class Adam(Optimizer):
             param *= 1.0 - lr * self.weight_decay                            # p = p (1 - lr wd)   (AdamW)
         grad = self.l2_gradient(param, grad, scratch)
         m, v, work = slots["m"], slots["v"], scratch[0]
-        np.subtract(grad, m, out=work)                                       # m = m + (1 - b1)(g - m)
-        work *= 1.0 - self.beta_1
-        m += work
-        v *= self.beta_2                                                     # v = b2 v + (1 - b2) g^2
-        np.multiply(grad, grad, out=work)
-        work *= 1.0 - self.beta_2
-        v += work
+        update_moments(grad, m, v, work, self.beta_1, self.beta_2)
         if self.amsgrad:
             v = np.maximum(slots["v_max"], v, out=slots["v_max"])           # v_max = max(v_max, v)
         np.sqrt(v, out=work)                                                 # denom = sqrt(v)/sqrt(1-b2^t) + eps
@@ -411,13 +416,7 @@ class Nadam(Optimizer):
         mu, mu_next = self._mu(t), self._mu(t + 1)
         grad = self.l2_gradient(param, grad, scratch)
         m, v, denom, work = slots["m"], slots["v"], scratch[0], scratch[1]
-        np.subtract(grad, m, out=work)                                       # m = m + (1 - b1)(g - m)
-        work *= 1.0 - self.beta_1
-        m += work
-        v *= self.beta_2                                                     # v = b2 v + (1 - b2) g^2
-        np.multiply(grad, grad, out=work)
-        work *= 1.0 - self.beta_2
-        v += work
+        update_moments(grad, m, v, work, self.beta_1, self.beta_2)
         np.divide(v, 1.0 - self.beta_2 ** t, out=denom)                      # denom = sqrt(v / (1-b2^t)) + eps
         np.sqrt(denom, out=denom)
         denom += self.epsilon
