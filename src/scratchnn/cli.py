@@ -45,34 +45,27 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 # ---- argument types -----------------------------------------------------------------------------------
-def positive_int(text):
+def _checked(text, convert, valid, expected):
+    """argparse type: convert text, or fail with 'expected ..., got ...'."""
     try:
-        value = int(text)
+        value = convert(text)
     except ValueError:
-        value = 0
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+        value = None
+    if value is None or not valid(value):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
     return value
+
+
+def positive_int(text):
+    return _checked(text, int, lambda v: v > 0, "a positive integer")
 
 
 def positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
+    return _checked(text, float, lambda v: math.isfinite(v) and v > 0, "a positive number")
 
 
 def fraction(text):
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text!r}")
-    return value
+    return _checked(text, float, lambda v: 0.0 <= v < 1.0, "a fraction in [0, 1)")
 
 
 def dataset_spec(text):
