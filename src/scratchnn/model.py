@@ -126,6 +126,9 @@ class Sequential:
 
     def train_on_batch(self, x, y, sample_weight=None):
         """One forward, backward and optimizer step; returns the batch loss (with penalties)."""
+        return self._train_step(x, y, sample_weight)[0]
+
+    def _train_step(self, x, y, sample_weight):
         y_pred = self.forward(x, training=True)
         loss = self.loss.forward(y_pred, y, sample_weight)
         self.backward(self.loss.backward(), input_grad=False)
@@ -135,8 +138,7 @@ class Sequential:
         loss += self.regularization_loss()
         if np.isfinite(loss):                   # a NaN/inf loss leaves the weights as they were
             self.optimizer.step(self.parameters())
-        self._last_pred = y_pred
-        return loss
+        return loss, y_pred
 
     def fit(self, x, y, epochs=1, batch_size=32, shuffle=True, validation_data=None, validation_split=0.0,
             verbose=1, callbacks=None, initial_epoch=0, sample_weight=None, class_weight=None):
@@ -200,7 +202,7 @@ class Sequential:
             cbs.on_batch_begin(batch)
             xb, yb = x[idx], y[idx]
             wb = None if weights is None else weights[idx]
-            loss = self.train_on_batch(xb, yb, wb)
+            loss, y_pred = self._train_step(xb, yb, wb)
             if not np.isfinite(loss):
                 history.stopped_reason = (f"loss became {loss} at epoch {epoch + 1}, batch {batch + 1}: "
                                           "training stopped without that batch's update "
@@ -211,7 +213,7 @@ class Sequential:
             loss_sum += loss * len(xb)
             seen += len(xb)
             for metric in train_metrics:
-                metric.update(yb, self._last_pred, wb)
+                metric.update(yb, y_pred, wb)
             cbs.on_batch_end(batch, {"loss": loss_sum / seen, **{m.name: m.result() for m in train_metrics},
                                      "size": len(xb)})
             if self.stop_training or sigint.hit:
