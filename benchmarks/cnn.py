@@ -93,25 +93,27 @@ def layer_profile(model, batches):
     forward = np.zeros(len(model.layers))
     backward = np.zeros(len(model.layers))
     for xb, yb in batches:
-        x = xb
-        for i, layer in enumerate(model.layers):
-            start = time.perf_counter()
-            x = layer.forward(x, training=True)
-            forward[i] += time.perf_counter() - start
-        model.loss.forward(x, yb)
-        grad = model.loss.backward()
-        for i in range(len(model.layers) - 1, -1, -1):
-            start = time.perf_counter()
-            grad = model.layers[i].backward(grad, input_grad=i > 0)
-            backward[i] += time.perf_counter() - start
+        with snn.backend.shared_work(len(xb) * model._widest):        # as Sequential.forward/backward do
+            x = xb
+            for i, layer in enumerate(model.layers):
+                start = time.perf_counter()
+                x = layer.forward(x, training=True)
+                forward[i] += time.perf_counter() - start
+            model.loss.forward(x, yb)
+            grad = model.loss.backward()
+            for i in range(len(model.layers) - 1, -1, -1):
+                start = time.perf_counter()
+                grad = model.layers[i].backward(grad, input_grad=i > 0)
+                backward[i] += time.perf_counter() - start
     return forward, backward
 
 
 def main(epochs=1, batch_size=128, seed=0):
     import torch
 
-    if os.environ.get("OPENBLAS_NUM_THREADS"):
+    if os.environ.get("OPENBLAS_NUM_THREADS"):                      # the same number of threads for all
         torch.set_num_threads(int(os.environ["OPENBLAS_NUM_THREADS"]))
+        snn.backend.set_num_threads(int(os.environ["OPENBLAS_NUM_THREADS"]))
 
     (x_train, y_train), (x_test, _) = snn.datasets.load_digits()
     x_train = (x_train / np.float32(255)).astype(np.float32)[..., None]
@@ -131,7 +133,8 @@ def main(epochs=1, batch_size=128, seed=0):
 
     samples = len(batches) * batch_size
     print(f"{len(batches)} training batches of {batch_size} ({samples} samples), inference on {len(x_test)} "
-          f"test digits; numpy {np.__version__}, torch {torch.__version__} with {torch.get_num_threads()} threads")
+          f"test digits; numpy {np.__version__}, torch {torch.__version__}; {torch.get_num_threads()} threads "
+          f"for torch, {snn.backend.get_num_threads()} for scratchnn")
     print(f"first-batch loss: scratchnn {ours[0][0]:.6f}, torch {theirs[0][0]:.6f}; "
           f"last-batch loss: scratchnn {ours[0][-1]:.6f}, torch {theirs[0][-1]:.6f}")
     rows = [("training", samples / ours[1], samples / theirs[1]),

@@ -67,6 +67,7 @@ class Sequential:
             else:
                 shape = layer.output_shape
         self.output_shape = shape
+        self._widest = max(int(np.prod(layer.output_shape)) for layer in self.layers) if self.layers else 0
         self.built = True
 
     def parameters(self):
@@ -83,14 +84,16 @@ class Sequential:
     # ---- forward and backward ----------------------------------------------------------------
     def forward(self, x, training=False):
         x = self._as_input(x)
-        for layer in self.layers:
-            x = layer.forward(x, training=training)
+        with backend.shared_work(len(x) * self._widest):
+            for layer in self.layers:
+                x = layer.forward(x, training=training)
         return x
 
     def backward(self, grad_out, input_grad=True):
         """Propagate dLoss/dy back through every layer; returns dLoss/dx (None if not input_grad)."""
-        for i in range(len(self.layers) - 1, -1, -1):
-            grad_out = self.layers[i].backward(grad_out, input_grad=input_grad or i > 0)
+        with backend.shared_work(len(grad_out) * self._widest):
+            for i in range(len(self.layers) - 1, -1, -1):
+                grad_out = self.layers[i].backward(grad_out, input_grad=input_grad or i > 0)
         return grad_out
 
     def _as_input(self, x):

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from .. import backend
 from .base import Layer, register
 
 
@@ -119,11 +120,18 @@ class Tanh(Activation):
 
 @register
 class ReLU(Activation):
+    """The workhorse of convolutional networks: its two passes are split over threads on large batches."""
+
     def fn(self, x):
-        return np.maximum(x, 0)                     # y = max(x, 0)
+        y = np.empty_like(x)
+        backend.parallel_rows(lambda rows: np.maximum(x[rows], 0, out=y[rows]), len(x), x.size)
+        return y                                    # y = max(x, 0)
 
     def grad(self, x, y, grad_out):
-        return grad_out * (y > 0)                   # dx = dy * [x > 0]
+        grad_in = np.empty_like(grad_out)
+        backend.parallel_rows(lambda rows: np.multiply(grad_out[rows], y[rows] > 0, out=grad_in[rows]),
+                              len(grad_out), grad_out.size)
+        return grad_in                              # dx = dy * [x > 0]
 
 
 @register

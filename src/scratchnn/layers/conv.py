@@ -2,6 +2,7 @@
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from .. import backend
 from .base import KernelLayer, check_positive_int, register
 
 PADDINGS = ("valid", "same")
@@ -141,7 +142,8 @@ class Conv2D(KernelLayer):
         windows = as_strided(x_padded, shape=(n, out_h, out_w, *self.kernel_size, channels),
                              strides=(s_n, s_h * sh, s_w * sw, s_h * dh, s_w * dw, s_c), writeable=False)
         patches = self.scratch("patches", (n * out_h * out_w, windows[0, 0, 0].size), x_padded.dtype)
-        np.copyto(patches.reshape(windows.shape), windows)
+        target = patches.reshape(windows.shape)
+        backend.parallel_rows(lambda rows: np.copyto(target[rows], windows[rows]), n, patches.size)
         return patches
 
     def forward(self, x, training=False):
@@ -150,9 +152,9 @@ class Conv2D(KernelLayer):
         self.cache["patches"] = patches
         self.cache["batch"] = len(x)
         kernel = self.params["kernel"].reshape(-1, self.filters)
-        y = patches @ kernel                                            # Y = patches @ W + b
-        if self.use_bias:
-            y += self.params["bias"]
+        y = backend.matmul(patches, kernel, np.empty((len(patches), self.filters), patches.dtype))
+        if self.use_bias:                                               # Y = patches @ W + b
+            backend.parallel_rows(lambda rows: np.add(y[rows], self.params["bias"], out=y[rows]), len(y), y.size)
         return y.reshape(len(x), *self.output_shape)
 
     def backward(self, grad_out, input_grad=True):
@@ -160,13 +162,13 @@ class Conv2D(KernelLayer):
         grad_rows = grad_out.reshape(-1, self.filters)
         kernel = self.params["kernel"].reshape(-1, self.filters)
         kernel_grad = self.grads["kernel"].reshape(-1, self.filters)
-        np.matmul(grad_rows.T, patches, out=kernel_grad.T)              # dW = P.T @ dY, as dW.T = dY.T @ P
+        backend.matmul_at(grad_rows, patches, kernel_grad.T)            # dW = P.T @ dY, as dW.T = dY.T @ P
         if self.use_bias:
             np.einsum("ij->j", grad_rows, out=self.grads["bias"])       # db = sum over n, i, j of dY
         if not input_grad:
             return None
         grad_patches = self.scratch("grad_patches", patches.shape, grad_rows.dtype)
-        np.matmul(grad_rows, kernel.T, out=grad_patches)                # dP = dY @ W.T
+        backend.matmul(grad_rows, kernel.T, grad_patches)               # dP = dY @ W.T
         return self.col2im(grad_patches)
 
     def col2im(self, grad_patches):
@@ -177,11 +179,17 @@ class Conv2D(KernelLayer):
         (top, bottom), (left, right) = self.pads
         (sh, sw), (dh, dw) = self.strides, self.dilation_rate
         grad_patches = grad_patches.reshape(n, out_h, out_w, *self.kernel_size, channels)
-        grad_padded = np.zeros((n, height + top + bottom, width + left + right, channels), grad_patches.dtype)
-        for a in range(self.kernel_size[0]):
-            for b in range(self.kernel_size[1]):                        # dX_p[window (a, b)] += dP[.., a, b, :]
-                grad_padded[:, offset_slice(a * dh, sh, out_h), offset_slice(b * dw, sw, out_w)] += \
-                    grad_patches[:, :, :, a, b]
+        grad_padded = np.empty((n, height + top + bottom, width + left + right, channels), grad_patches.dtype)
+        windows = [(a, b, offset_slice(a * dh, sh, out_h), offset_slice(b * dw, sw, out_w))
+                   for a in range(self.kernel_size[0]) for b in range(self.kernel_size[1])]
+
+        def scatter(rows):
+            grad_rows, patch_rows = grad_padded[rows], grad_patches[rows]
+            grad_rows.fill(0)
+            for a, b, window_rows, window_cols in windows:              # dX_p[window (a, b)] += dP[.., a, b, :]
+                grad_rows[:, window_rows, window_cols] += patch_rows[:, :, :, a, b]
+
+        backend.parallel_rows(scatter, n, grad_patches.size)
         return grad_padded[:, top:top + height, left:left + width]
 
     def get_config(self):

@@ -1,6 +1,7 @@
 """Dense: the fully connected layer of seed 004, y = x @ kernel + bias."""
 import numpy as np
 
+from .. import backend
 from .base import KernelLayer, check_positive_int, register
 
 
@@ -46,18 +47,24 @@ class Dense(KernelLayer):
     def forward(self, x, training=False):
         self.check_input(x)
         self.cache["x"] = x
-        y = x @ self.params["kernel"]                                   # Y = X @ W + b
+        kernel = self.params["kernel"]
+        y = backend.matmul(x, kernel, np.empty((len(x), self.units), np.result_type(x, kernel)))  # Y = X @ W + b
         if self.use_bias:
             y += self.params["bias"]
         return y
 
     def backward(self, grad_out, input_grad=True):
         x = self.cache["x"]
-        product = np.multiply if len(x) == 1 else np.matmul             # one sample: an outer product,
-        product(x.T, grad_out, out=self.grads["kernel"])                # dW = X.T @ dY   (2x faster)
+        if len(x) == 1:                                                 # one sample: an outer product,
+            np.multiply(x.T, grad_out, out=self.grads["kernel"])        # 2x faster than matmul
+        else:
+            backend.matmul_at(x, grad_out, self.grads["kernel"])        # dW = X.T @ dY
         if self.use_bias:
             np.sum(grad_out, axis=0, out=self.grads["bias"])            # db = sum over batch of dY
-        return grad_out @ self.params["kernel"].T if input_grad else None   # dX = dY @ W.T
+        if not input_grad:
+            return None
+        kernel = self.params["kernel"]
+        return backend.matmul(grad_out, kernel.T, np.empty(x.shape, np.result_type(grad_out, kernel)))  # dX = dY @ W.T
 
     def get_config(self):
         return {**super().get_config(), "units": self.units}

@@ -6,6 +6,7 @@ faster than a reshape to (N, H/2, 2, W/2, 2, C) followed by max over two axes.
 """
 import numpy as np
 
+from .. import backend
 from .base import Layer, register
 from .conv import as_pair, check_image_shape, check_padding, offset_slice, window_geometry
 
@@ -69,32 +70,48 @@ class MaxPooling2D(Pooling2D):
         self.check_input(x)
         x_padded = self.pad(x)
         offsets = self.offsets()
-        y = x_padded[offsets[0]].copy()
-        for index in offsets[1:]:
-            np.maximum(y, x_padded[index], out=y)                       # y = max over the window
+        y = np.empty((len(x), *self.output_shape), dtype=x.dtype)
+
+        def pool(rows):
+            x_rows, y_rows = x_padded[rows], y[rows]
+            np.copyto(y_rows, x_rows[offsets[0]])
+            for index in offsets[1:]:
+                np.maximum(y_rows, x_rows[index], out=y_rows)           # y = max over the window
+
+        backend.parallel_rows(pool, len(x), x_padded.size)
         self.cache = {"x_padded": x_padded, "y": y}
         return y
 
     def backward(self, grad_out, input_grad=True):
         x_padded, y = self.cache["x_padded"], self.cache["y"]
-        grad_padded = np.zeros(x_padded.shape, dtype=grad_out.dtype)
-        overlapping = any(s < p for s, p in zip(self.strides, self.pool_size))
+        grad_padded = np.empty(x_padded.shape, dtype=grad_out.dtype)
         offsets = self.offsets()
-        unrouted = None
-        for k, index in enumerate(offsets):                             # dX[first argmax of a window] = dY
-            if unrouted is None:
-                winner = np.equal(x_padded[index], y)
-                unrouted = ~winner
-            elif k == len(offsets) - 1:
-                winner = unrouted                                       # what is left is at the last offset
-            else:
-                winner = np.equal(x_padded[index], y)
-                winner &= unrouted
-                unrouted ^= winner
-            if overlapping:
-                grad_padded[index] += grad_out * winner
-            else:
-                np.multiply(grad_out, winner, out=grad_padded[index])
+        overlapping = any(s < p for s, p in zip(self.strides, self.pool_size))
+        # without overlap, and with windows that tile the whole input, each element is written exactly once
+        tiled = not overlapping and all(
+            size == out * p for size, out, p in zip(x_padded.shape[1:3], self.output_shape, self.pool_size))
+
+        def route(rows):
+            x_rows, y_rows, grad_rows, grad_in = x_padded[rows], y[rows], grad_out[rows], grad_padded[rows]
+            if not tiled:
+                grad_in.fill(0)
+            unrouted = None
+            for k, index in enumerate(offsets):                         # dX[first argmax of a window] = dY
+                if unrouted is None:
+                    winner = np.equal(x_rows[index], y_rows)
+                    unrouted = ~winner
+                elif k == len(offsets) - 1:
+                    winner = unrouted                                   # what is left is at the last offset
+                else:
+                    winner = np.equal(x_rows[index], y_rows)
+                    winner &= unrouted
+                    unrouted ^= winner
+                if overlapping:
+                    grad_in[index] += grad_rows * winner
+                else:
+                    np.multiply(grad_rows, winner, out=grad_in[index])
+
+        backend.parallel_rows(route, len(grad_out), grad_padded.size)
         return self.unpad(grad_padded)
 
 
