@@ -16,6 +16,7 @@ import numpy as np
 
 import scratchnn as snn
 from scratchnn import layers, optim
+from scratchnn.model import execution_order
 
 
 def build_scratchnn(seed):
@@ -89,22 +90,24 @@ def race(model, net, batches, x_eval, torch):
 
 
 def layer_profile(model, batches):
-    """Seconds spent in each layer's forward and backward over the given batches (training mode)."""
+    """Seconds spent in each layer's forward and backward over the given batches (training mode), with the
+    layers run as Sequential runs them (see scratchnn.model.execution_order)."""
     forward = np.zeros(len(model.layers))
     backward = np.zeros(len(model.layers))
+    order = execution_order(model.layers)
     for xb, yb in batches:
         with snn.backend.shared_work(len(xb) * model._widest):        # as Sequential.forward/backward do
             x = xb
-            for i, layer in enumerate(model.layers):
+            for i in order:
                 start = time.perf_counter()
-                x = layer.forward(x, training=True)
+                x = model.layers[i].forward(x, training=True)
                 forward[i] += time.perf_counter() - start
             model.loss.forward(x, yb)
             grad = model.loss.backward()
-            for i in range(len(model.layers) - 1, -1, -1):
+            for k in range(len(order) - 1, -1, -1):
                 start = time.perf_counter()
-                grad = model.layers[i].backward(grad, input_grad=i > 0)
-                backward[i] += time.perf_counter() - start
+                grad = model.layers[order[k]].backward(grad, input_grad=k > 0)
+                backward[order[k]] += time.perf_counter() - start
     return forward, backward
 
 

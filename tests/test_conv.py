@@ -324,3 +324,32 @@ def test_conv2d_keeps_no_arrays_after_predict(rng):
                            input_shape=(5, 5, 1), seed=0)
     model.predict(rng.random((3, 5, 5, 1)))
     assert model.layers[0].workspace == {} and model.layers[0].cache == {}
+
+
+def test_relu_then_max_pool_run_swapped_with_the_same_outputs_and_gradients(rng):
+    model = snn.Sequential([layers.Conv2D(3, 3, activation="relu", bias_initializer=snn.initializers.Constant(-0.5)),
+                            layers.MaxPooling2D(2), layers.Flatten(), layers.Dense(2)],
+                           input_shape=(7, 6, 2), seed=0, dtype="float64")
+    assert model._order == [0, 2, 1, 3, 4]
+    x, grad_out = rng.standard_normal((4, 7, 6, 2)), rng.standard_normal((4, 2))
+    y = model.forward(x, training=True)
+    grad_x = model.backward(grad_out)
+    listed, grad = x, grad_out                                      # the same layers run as listed
+    for layer in model.layers:
+        listed = layer.forward(listed, training=True)
+    for layer in reversed(model.layers):
+        grad = layer.backward(grad)
+    assert (model.layers[1].cache["y"] == 0).mean() > 0.3          # many windows pass no gradient
+    np.testing.assert_array_equal(y, listed)
+    np.testing.assert_array_equal(grad_x, grad)
+
+
+@pytest.mark.parametrize("names, order", [
+    (["ReLU", "MaxPooling2D"], [1, 0]),
+    (["ReLU", "ReLU", "MaxPooling2D", "Flatten"], [0, 2, 1, 3]),
+    (["LeakyReLU", "MaxPooling2D"], [0, 1]),
+    (["ReLU", "AveragePooling2D"], [0, 1]),
+    (["MaxPooling2D", "ReLU"], [0, 1]),
+])
+def test_execution_order_moves_relu_after_max_pooling_only(names, order):
+    assert snn.model.execution_order([getattr(layers, name)() for name in names]) == order

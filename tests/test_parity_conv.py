@@ -102,15 +102,16 @@ def test_max_pooling_matches_torch(args, shape, rng):
     np.testing.assert_allclose(grad_x, nhwc(x_t.grad), rtol=RTOL)
 
 
-def test_max_pooling_ties_match_torch():
-    x = np.zeros((1, 4, 4, 2))                      # every window is a tie, as after a ReLU
-    x[0, 1, 1, 1] = 1.0
-    layer = built(layers.MaxPooling2D(2), (4, 4, 2))
-    grad_out = np.arange(1.0, 9.0).reshape(1, 2, 2, 2)
+@pytest.mark.parametrize("args, shape", POOL_GRID, ids=[f"{a}-{s}" for a, s in POOL_GRID])
+def test_max_pooling_ties_match_torch(args, shape, rng):
+    x = rng.integers(0, 2, shape).astype(np.float64)   # windows with tied maxima of 0 and of 1
+    layer = built(layers.MaxPooling2D(*args), shape[1:])
+    grad_out = rng.standard_normal((shape[0], *layer.output_shape))
     _, grad_x = run_ours(layer, x, grad_out)
     x_t = nchw(x)
-    F.max_pool2d(x_t, 2).backward(torch.tensor(grad_out.transpose(0, 3, 1, 2).copy()))
-    np.testing.assert_array_equal(grad_x, nhwc(x_t.grad))
+    y_t = F.max_pool2d(F.pad(x_t, torch_pad(layer), value=-np.inf), layer.pool_size, layer.strides)
+    y_t.backward(torch.tensor(grad_out.transpose(0, 3, 1, 2).copy()))
+    np.testing.assert_allclose(grad_x, nhwc(x_t.grad), rtol=RTOL, atol=1e-15)
 
 
 @pytest.mark.parametrize("args, shape", POOL_GRID, ids=[f"{a}-{s}" for a, s in POOL_GRID])

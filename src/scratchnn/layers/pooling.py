@@ -2,9 +2,10 @@
 
 Windowed pooling loops over the ph * pw offsets inside a window (4 for the usual 2x2), each a strided view
 of the input holding that offset of every window at once. On (128, 26, 26, 32) float32 this measured
-faster than a reshape to (N, H/2, 2, W/2, 2, C) followed by max over two axes.
+faster than a max over two axes of a (N, H/2, 2, W/2, 2, C) view.
 """
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from .. import backend
 from .base import Layer, register
@@ -61,55 +62,67 @@ class MaxPooling2D(Pooling2D):
     """y[n, i, j, c] = max of x over the window under (i, j); "same" pads with -inf (padding never wins).
 
     Backward routes each output's gradient to one input: the first maximum of its window in row-major
-    order (as PyTorch does for ties).
+    order (as PyTorch does for ties). The forward pass keeps that choice as a boolean mask in the shape of
+    the windows, (N, H_out, ph, W_out, pw, C); when the windows tile the input (strides = pool_size),
+    that mask lies over the input itself and the backward pass is one product, dX = dY * mask.
     """
 
     pad_value = -np.inf
 
+    def window_view(self, array, writeable=False):
+        """(N, H_out, ph, W_out, pw, C): element [n, i, a, j, b, c] is at offset (a, b) of window (i, j)."""
+        (ph, pw), (sh, sw) = self.pool_size, self.strides
+        out_h, out_w, _ = self.output_shape
+        s_n, s_h, s_w, s_c = array.strides
+        return as_strided(array, shape=(len(array), out_h, ph, out_w, pw, array.shape[3]),
+                          strides=(s_n, s_h * sh, s_h, s_w * sw, s_w, s_c), writeable=writeable)
+
     def forward(self, x, training=False):
         self.check_input(x)
         x_padded = self.pad(x)
-        offsets = self.offsets()
+        windows = self.window_view(x_padded)
+        (ph, pw) = self.pool_size
+        later = [(a, b) for a in range(ph) for b in range(pw)][1:]
         y = np.empty((len(x), *self.output_shape), dtype=x.dtype)
+        mask = np.empty(windows.shape, dtype=bool)
 
         def pool(rows):
-            x_rows, y_rows = x_padded[rows], y[rows]
-            np.copyto(y_rows, x_rows[offsets[0]])
-            for index in offsets[1:]:
-                np.maximum(y_rows, x_rows[index], out=y_rows)           # y = max over the window
+            window_rows, y_rows, mask_rows = windows[rows], y[rows], mask[rows]
+            np.copyto(y_rows, window_rows[:, :, 0, :, 0])
+            for a, b in later:
+                np.maximum(y_rows, window_rows[:, :, a, :, b], out=y_rows)      # y = max over the window
+            np.equal(window_rows, y_rows[:, :, None, :, None], out=mask_rows)
+            if np.count_nonzero(mask_rows) == y_rows.size and not np.isnan(y_rows).any():
+                return                                                          # one maximum per window
+            seen = mask_rows[:, :, 0, :, 0].copy()
+            for k, (a, b) in enumerate(later):                                  # keep the first maximum
+                winner = mask_rows[:, :, a, :, b]
+                np.greater(winner, seen, out=winner)
+                if k < len(later) - 1:
+                    seen |= winner
 
         backend.parallel_rows(pool, len(x), x_padded.size)
-        self.cache = {"x_padded": x_padded, "y": y}
+        self.cache = {"mask": mask, "padded_shape": x_padded.shape}
         return y
 
     def backward(self, grad_out, input_grad=True):
-        x_padded, y = self.cache["x_padded"], self.cache["y"]
-        grad_padded = np.empty(x_padded.shape, dtype=grad_out.dtype)
+        mask = self.cache["mask"]
+        grad_padded = np.empty(self.cache["padded_shape"], dtype=grad_out.dtype)
+        (ph, pw), (out_h, out_w, _) = self.pool_size, self.output_shape
+        tiled = self.strides == self.pool_size
+        windows = self.window_view(grad_padded, writeable=True)
         offsets = self.offsets()
-        overlapping = any(s < p for s, p in zip(self.strides, self.pool_size))
-        # without overlap, and with windows that tile the whole input, each element is written exactly once
-        tiled = not overlapping and all(
-            size == out * p for size, out, p in zip(x_padded.shape[1:3], self.output_shape, self.pool_size))
 
         def route(rows):
-            x_rows, y_rows, grad_rows, grad_in = x_padded[rows], y[rows], grad_out[rows], grad_padded[rows]
-            if not tiled:
-                grad_in.fill(0)
-            unrouted = None
-            for k, index in enumerate(offsets):                         # dX[first argmax of a window] = dY
-                if unrouted is None:
-                    winner = np.equal(x_rows[index], y_rows)
-                    unrouted = ~winner
-                elif k == len(offsets) - 1:
-                    winner = unrouted                                   # what is left is at the last offset
-                else:
-                    winner = np.equal(x_rows[index], y_rows)
-                    winner &= unrouted
-                    unrouted ^= winner
-                if overlapping:
-                    grad_in[index] += grad_rows * winner
-                else:
-                    np.multiply(grad_rows, winner, out=grad_in[index])
+            grad_rows, grad_in = grad_out[rows][:, :, None, :, None], grad_padded[rows]
+            if tiled:                                                   # dX = dY * mask over the windows
+                np.multiply(grad_rows, mask[rows], out=windows[rows])
+                grad_in[:, out_h * ph:] = 0                             # rows and columns no window covers
+                grad_in[:, :, out_w * pw:] = 0
+                return
+            grad_in.fill(0)
+            for k, index in enumerate(offsets):                         # overlapping windows add up
+                grad_in[index] += grad_rows[:, :, 0, :, 0] * mask[rows][:, :, k // pw, :, k % pw]
 
         backend.parallel_rows(route, len(grad_out), grad_padded.size)
         return self.unpad(grad_padded)
