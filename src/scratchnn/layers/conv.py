@@ -193,21 +193,28 @@ class Conv2D(KernelLayer):
         x_padded = self.pad(x)
         weights = self.weights()
         y = np.empty((len(x), *self.output_shape), x_padded.dtype)
+        rows_per_sample = self.output_shape[0] * self.output_shape[1]
+        # patches no larger than the output (a first layer: few input channels) are kept for backward
+        kept = self.scratch("kept_patches", (len(x) * rows_per_sample, self.depth), x_padded.dtype) \
+            if training and self.depth <= self.filters else None
 
         def convolve(rows):
-            buffer = self.patch_buffer("patches", rows, x_padded.dtype, self.depth)
+            buffer = self.patch_buffer("patches", rows, x_padded.dtype, self.depth) if kept is None else None
             for samples in self.chunks(rows):                           # Y = [patches, 1] @ [W; b]
+                if kept is not None:
+                    buffer = kept[samples.start * rows_per_sample:]
                 np.matmul(self.im2col(x_padded, samples, buffer), weights,
                           out=y[samples].reshape(-1, self.filters))
 
         backend.parallel_rows(convolve, len(x), y.size * self.depth // 8)
-        self.cache["x_padded"] = x_padded
+        self.cache = {"x_padded": x_padded, "patches": kept}
         return y
 
     def backward(self, grad_out, input_grad=True):
-        """The patches are gathered again, a chunk at a time, rather than kept from the forward pass:
-        that costs one more gather but keeps them in cache for both products."""
-        x_padded = self.cache["x_padded"]
+        """Unless forward kept them, the patches are gathered again, a chunk at a time: that costs one more
+        gather but keeps them in cache for both products, and memory is not spent on them."""
+        x_padded, kept = self.cache["x_padded"], self.cache["patches"]
+        rows_per_sample = self.output_shape[0] * self.output_shape[1]
         kernel = self.params["kernel"]
         kh, kw, channels, _ = kernel.shape
         offsets_kernel = kernel.reshape(kh * kw, channels, self.filters).transpose(0, 2, 1)  # W[a, b].T by offset
@@ -215,10 +222,13 @@ class Conv2D(KernelLayer):
         partial = {}
 
         def convolve_back(rows):
-            buffer = self.patch_buffer("patches", rows, x_padded.dtype, self.depth)
+            buffer = self.patch_buffer("patches", rows, x_padded.dtype, self.depth) if kept is None else None
             grad_weights = np.zeros((self.depth, self.filters), grad_out.dtype)
             for samples in self.chunks(rows):
-                patches = self.im2col(x_padded, samples, buffer)
+                if kept is None:
+                    patches = self.im2col(x_padded, samples, buffer)
+                else:
+                    patches = kept[samples.start * rows_per_sample:samples.stop * rows_per_sample]
                 grad_rows = grad_out[samples].reshape(-1, self.filters)
                 grad_weights += patches.T @ grad_rows                   # [dW; db] = [patches, 1].T @ dY
                 if input_grad:                                          # dP[a, b] = dY @ W[a, b].T
