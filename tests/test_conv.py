@@ -19,7 +19,18 @@ CONV_CASES = {                                   # (layer arguments, input shape
     "k2x3_rect": ((2, (2, 3), (1, 2)), (2, 5, 7, 2)),
     "dilation2_valid": ((2, 3, 1, "valid", 2), (2, 7, 7, 2)),
     "dilation2_same": ((2, 3, 1, "same", 2), (2, 6, 5, 2)),
+    "one_channel_keeps_patches": ((12, 3, 2, "same"), (3, 7, 6, 1)),   # 3*3*1 + 1 <= 12 filters
 }
+
+
+def test_a_first_layer_keeps_its_patches_and_a_deeper_one_gathers_them_again(rng):
+    first, deeper = layers.Conv2D(12, 3), layers.Conv2D(4, 3)
+    first.build((6, 6, 1), rng), deeper.build((6, 6, 3), rng)
+    first.forward(rng.standard_normal((2, 6, 6, 1)), training=True)
+    deeper.forward(rng.standard_normal((2, 6, 6, 3)), training=True)
+    assert first.cache["patches"].shape == (2 * 4 * 4, 10) and deeper.cache["patches"] is None
+    first.forward(rng.standard_normal((2, 6, 6, 1)))                # inference keeps nothing
+    assert first.cache["patches"] is None
 
 
 @pytest.mark.parametrize("name", sorted(CONV_CASES))
