@@ -23,6 +23,22 @@ CONV_CASES = {                                   # (layer arguments, input shape
 }
 
 
+def test_a_long_kernel_gradient_sum_split_into_a_stack_of_products(rng, monkeypatch):
+    layer = layers.Conv2D(4, 3, padding="same", dtype="float64")
+    layer.build((5, 6, 1), rng)
+    x, grad_out = rng.standard_normal((3, 5, 6, 1)), rng.standard_normal((3, 5, 6, 4))
+    layer.forward(x, training=True)
+    layer.backward(grad_out)
+    whole = {name: grad.copy() for name, grad in layer.grads.items()}
+    monkeypatch.setattr(snn.layers.conv, "_SMALL_PRODUCT", 40 * 7)    # 12 pieces of 7 rows and 6 left over
+    monkeypatch.setattr(snn.layers.conv, "_MIN_SPLIT_ROWS", 2)
+    layer.forward(x, training=True)
+    layer.backward(grad_out)
+    for name in whole:
+        np.testing.assert_allclose(layer.grads[name], whole[name], rtol=1e-12)
+    gradcheck.assert_gradients_close(gradcheck.check_layer(layer, x), TOL)
+
+
 def test_a_first_layer_keeps_its_patches_and_a_deeper_one_gathers_them_again(rng):
     first, deeper = layers.Conv2D(12, 3), layers.Conv2D(4, 3)
     first.build((6, 6, 1), rng), deeper.build((6, 6, 3), rng)

@@ -6,6 +6,8 @@ from .. import backend
 from .base import KernelLayer, check_positive_int, register
 
 PADDINGS = ("valid", "same")
+_SMALL_PRODUCT = 1 << 20                      # multiply-adds BLAS does without packing (OpenBLAS)
+_MIN_SPLIT_ROWS = 1024                        # shorter pieces of a sum are not worth a product each
 _CHUNK_ELEMENTS = 1 << 19                     # patches gathered at a time: 2 MB of float32, a core's L2 here
 
 
@@ -230,7 +232,7 @@ class Conv2D(KernelLayer):
                 else:
                     patches = kept[samples.start * rows_per_sample:samples.stop * rows_per_sample]
                 grad_rows = grad_out[samples].reshape(-1, self.filters)
-                grad_weights += patches.T @ grad_rows                   # [dW; db] = [patches, 1].T @ dY
+                self.add_weight_grads(grad_weights, patches, grad_rows)  # [dW; db] += [patches, 1].T @ dY
                 if input_grad:                                          # dP[a, b] = dY @ W[a, b].T
                     self.col2im(np.matmul(grad_rows, offsets_kernel), grad_padded[samples])
             partial[rows.start] = grad_weights
@@ -245,6 +247,23 @@ class Conv2D(KernelLayer):
         (top, _), (left, _) = self.pads
         height, width, _ = self.input_shape
         return grad_padded[:, top:top + height, left:left + width]
+
+    def add_weight_grads(self, grad_weights, patches, grad_rows):
+        """grad_weights += patches.T @ grad_rows. When the result is small (a first layer's 10 x 32) and the
+        sum long, the sum is split into a stack of products: OpenBLAS multiplies products of up to about
+        2^20 multiply-adds without packing them, and measured 0.73 ms for 16 products of 2,704 rows against
+        1.66 ms for one of 43,264. One stacked matmul makes them all without coming back to Python."""
+        step = _SMALL_PRODUCT // grad_weights.size
+        count = len(patches) // max(step, 1)
+        if step < _MIN_SPLIT_ROWS or count < 2:
+            grad_weights += patches.T @ grad_rows
+            return
+        whole = count * step
+        stacked = np.matmul(patches[:whole].reshape(count, step, -1).transpose(0, 2, 1),
+                            grad_rows[:whole].reshape(count, step, -1))
+        grad_weights += stacked.sum(axis=0)
+        if whole < len(patches):
+            grad_weights += patches[whole:].T @ grad_rows[whole:]
 
     def col2im(self, grad_patches, grad_padded):
         """dX_p of some samples from their patch gradients, laid out by kernel offset (kh * kw, samples *
