@@ -90,9 +90,25 @@ def test_pooling_gradients_when_split(split, rng, name):
     gradcheck.assert_gradients_close(gradcheck.check_layer(make(), rng.standard_normal(shape)), 1e-7)
 
 
-@pytest.mark.parametrize("make", [layers.ReLU, lambda: layers.Dense(4)], ids=["relu", "dense"])
+@pytest.mark.parametrize("make", [layers.ReLU, lambda: layers.Dense(4), layers.BatchNormalization],
+                         ids=["relu", "dense", "batchnorm"])
 def test_gradients_when_split(split, rng, make):
     gradcheck.assert_gradients_close(gradcheck.check_layer(make(), rng.standard_normal((5, 6))), 1e-7)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_normalization_of_images_when_split(split, rng, training):
+    layer = layers.BatchNormalization(momentum=0.5)
+    x = rng.standard_normal((7, 4, 3, 5)) * 3 + 1
+    gradcheck.assert_gradients_close(gradcheck.check_layer(layer, x, training=training), 1e-7)
+    backend.set_num_threads(1)
+    alone = layers.BatchNormalization(momentum=0.5, dtype="float64")
+    alone.build(x.shape[1:])
+    for built in (layer, alone):
+        built.buffers["moving_mean"][...], built.buffers["moving_variance"][...] = 0.5, 2.0
+    np.testing.assert_allclose(layer.forward(x, training=training), alone.forward(x, training=training),
+                               rtol=1e-12)
+    np.testing.assert_allclose(layer.buffers["moving_variance"], alone.buffers["moving_variance"], rtol=1e-12)
 
 
 def small_cnn():

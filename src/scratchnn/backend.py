@@ -151,19 +151,25 @@ def matmul(a, b, out):
     return out
 
 
-def matmul_at(a, b, out):
-    """out = a.T @ b for 2-D arrays: the sum over row blocks of a[rows].T @ b[rows], added in a fixed order."""
-    blocks = _blocks(len(a), _product_work(a.T, b))
-    if blocks <= 1:
-        return np.matmul(a.T, b, out=out)
+def parallel_sum(fn, rows, work):
+    """The sum of fn(block) over slices ``block`` that cover range(rows), computed as parallel_rows does
+    and added in the order of the blocks (the same result for the same number of threads)."""
     partial = {}
 
-    def block(rows):
-        partial[rows.start] = a[rows].T @ b[rows]
+    def block(part):
+        partial[part.start] = fn(part)
 
-    _run_blocks(block, len(a), blocks)
+    parallel_rows(block, rows, work)
     starts = sorted(partial)
-    np.copyto(out, partial[starts[0]])
+    total = partial[starts[0]]
     for start in starts[1:]:
-        out += partial[start]
+        total += partial[start]
+    return total
+
+
+def matmul_at(a, b, out):
+    """out = a.T @ b for 2-D arrays: the sum over row blocks of a[rows].T @ b[rows]."""
+    if _blocks(len(a), _product_work(a.T, b)) <= 1:
+        return np.matmul(a.T, b, out=out)
+    np.copyto(out, parallel_sum(lambda rows: a[rows].T @ b[rows], len(a), _product_work(a.T, b)))
     return out

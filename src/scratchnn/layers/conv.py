@@ -221,7 +221,6 @@ class Conv2D(KernelLayer):
         kh, kw, channels, _ = kernel.shape
         offsets_kernel = kernel.reshape(kh * kw, channels, self.filters).transpose(0, 2, 1)  # W[a, b].T by offset
         grad_padded = np.empty(x_padded.shape, grad_out.dtype) if input_grad else None
-        partial = {}
 
         def convolve_back(rows):
             buffer = self.patch_buffer("patches", rows, x_padded.dtype, self.depth) if kept is None else None
@@ -235,10 +234,9 @@ class Conv2D(KernelLayer):
                 self.add_weight_grads(grad_weights, patches, grad_rows)  # [dW; db] += [patches, 1].T @ dY
                 if input_grad:                                          # dP[a, b] = dY @ W[a, b].T
                     self.col2im(np.matmul(grad_rows, offsets_kernel), grad_padded[samples])
-            partial[rows.start] = grad_weights
+            return grad_weights
 
-        backend.parallel_rows(convolve_back, len(grad_out), grad_out.size * self.depth // 4)
-        grad_weights = sum(partial[start] for start in sorted(partial))
+        grad_weights = backend.parallel_sum(convolve_back, len(grad_out), grad_out.size * self.depth // 4)
         np.copyto(self.grads["kernel"].reshape(-1, self.filters), grad_weights[:kernel.size // self.filters])
         if self.use_bias:
             np.copyto(self.grads["bias"], grad_weights[-1])

@@ -1,6 +1,7 @@
 """BatchNormalization: normalise each feature (channel) by the batch statistics, as Keras does."""
 import numpy as np
 
+from .. import backend
 from .base import Layer, register
 
 
@@ -60,24 +61,41 @@ class BatchNormalization(Layer):
         return default if value is None else value.reshape(self.broadcast_shape)
 
     def forward(self, x, training=False):
+        """Each pass runs over blocks of the batch on the threads (backend.parallel_rows); the per-feature
+        sums are added up block by block."""
         self.check_input(x)
+        n, shape = len(x), self.broadcast_shape
+        centered = np.empty_like(x)
         if training:
-            x_rows = self.rows(x)
-            mean = np.einsum("ij->j", x_rows) / len(x_rows)             # mu = mean of the batch
-            centered = x - mean.reshape(self.broadcast_shape)
-            centered_rows = self.rows(centered)
-            var = np.einsum("ij,ij->j", centered_rows, centered_rows) / len(x_rows)   # var = mean (x - mu)^2
+            count = x.size // x.shape[self.feature_axis]
+            mean = backend.parallel_sum(lambda rows: np.einsum("ij->j", self.rows(x[rows])), n, x.size) / count
+
+            def center(rows):                                           # var = mean (x - mu)^2
+                np.subtract(x[rows], mean.reshape(shape), out=centered[rows])
+                centered_rows = self.rows(centered[rows])
+                return np.einsum("ij,ij->j", centered_rows, centered_rows)
+
+            var = backend.parallel_sum(center, n, 2 * x.size) / count
             self.update_moving(mean, var)
         else:
             mean, var = self.buffers["moving_mean"], self.buffers["moving_variance"]
-            centered = x - mean.reshape(self.broadcast_shape)
-        inv_std = (1 / np.sqrt(var + self.epsilon)).astype(x.dtype).reshape(self.broadcast_shape)
-        x_hat = centered
-        x_hat *= inv_std                                                # x_hat = (x - mu) / sqrt(var + eps)
+            backend.parallel_rows(lambda rows: np.subtract(x[rows], mean.reshape(shape).astype(x.dtype),
+                                                           out=centered[rows]), n, x.size)
+        inv_std = (1 / np.sqrt(var + self.epsilon)).astype(x.dtype).reshape(shape)
+        gamma, beta = self.per_feature("gamma", None), self.per_feature("beta", None)
+        x_hat, y = centered, np.empty_like(x)
+
+        def normalize(rows):                                            # x_hat = (x - mu) / sqrt(var + eps)
+            x_hat[rows] *= inv_std
+            if gamma is None:                                           # y = gamma x_hat + beta
+                np.copyto(y[rows], x_hat[rows])
+            else:
+                np.multiply(x_hat[rows], gamma, out=y[rows])
+            if beta is not None:
+                y[rows] += beta
+
+        backend.parallel_rows(normalize, n, 2 * x.size)
         self.cache = {"x_hat": x_hat, "inv_std": inv_std, "training": training}
-        y = x_hat * self.per_feature("gamma", 1)                        # y = gamma x_hat + beta
-        if self.center:
-            y += self.per_feature("beta", 0)
         return y
 
     def update_moving(self, mean, var):
@@ -88,9 +106,13 @@ class BatchNormalization(Layer):
 
     def backward(self, grad_out, input_grad=True):
         x_hat, inv_std = self.cache["x_hat"], self.cache["inv_std"]
-        grad_rows, x_hat_rows = self.rows(grad_out), self.rows(x_hat)
-        sum_grad = np.einsum("ij->j", grad_rows)                        # dbeta = sum dy
-        sum_grad_x_hat = np.einsum("ij,ij->j", grad_rows, x_hat_rows)   # dgamma = sum dy x_hat
+        n, shape = len(grad_out), self.broadcast_shape
+
+        def sums(rows):                                                 # dbeta = sum dy, dgamma = sum dy x_hat
+            grad_rows, x_hat_rows = self.rows(grad_out[rows]), self.rows(x_hat[rows])
+            return np.stack([np.einsum("ij->j", grad_rows), np.einsum("ij,ij->j", grad_rows, x_hat_rows)])
+
+        sum_grad, sum_grad_x_hat = backend.parallel_sum(sums, n, 2 * grad_out.size)
         if self.scale:
             self.grads["gamma"][...] = sum_grad_x_hat
         if self.center:
@@ -98,13 +120,23 @@ class BatchNormalization(Layer):
         if not input_grad:
             return None
         scaled = inv_std * self.per_feature("gamma", 1)
-        if not self.cache["training"]:
-            return grad_out * scaled                                    # dx = dy gamma / sqrt(var + eps)
-        count = len(grad_rows)                  # dx = gamma / sigma (dy - mean(dy) - x_hat mean(dy x_hat))
-        grad_input = x_hat * (-sum_grad_x_hat / count).reshape(self.broadcast_shape)
-        grad_input += grad_out
-        grad_input -= (sum_grad / count).reshape(self.broadcast_shape)
-        grad_input *= scaled
+        grad_input = np.empty_like(grad_out)
+        if not self.cache["training"]:                                  # dx = dy gamma / sqrt(var + eps)
+            backend.parallel_rows(lambda rows: np.multiply(grad_out[rows], scaled, out=grad_input[rows]),
+                                  n, grad_out.size)
+            return grad_input
+        count = grad_out.size // grad_out.shape[self.feature_axis]
+        mean_grad = (sum_grad / count).reshape(shape)
+        mean_grad_x_hat = (-sum_grad_x_hat / count).reshape(shape)
+
+        def combine(rows):                      # dx = gamma / sigma (dy - mean(dy) - x_hat mean(dy x_hat))
+            block = grad_input[rows]
+            np.multiply(x_hat[rows], mean_grad_x_hat, out=block)
+            block += grad_out[rows]
+            block -= mean_grad
+            block *= scaled
+
+        backend.parallel_rows(combine, n, 3 * grad_out.size)
         return grad_input
 
     def get_config(self):
