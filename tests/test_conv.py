@@ -39,7 +39,8 @@ def test_a_long_kernel_gradient_sum_split_into_a_stack_of_products(rng, monkeypa
     gradcheck.assert_gradients_close(gradcheck.check_layer(layer, x), TOL)
 
 
-def test_a_first_layer_keeps_its_patches_and_a_deeper_one_gathers_them_again(rng):
+def test_a_first_layer_keeps_its_patches_and_a_deeper_one_gathers_them_again(rng, monkeypatch):
+    monkeypatch.setattr(snn.layers.conv, "_CHUNK_ELEMENTS", 100)     # small patches are kept too
     first, deeper = layers.Conv2D(12, 3), layers.Conv2D(4, 3)
     first.build((6, 6, 1), rng), deeper.build((6, 6, 3), rng)
     first.forward(rng.standard_normal((2, 6, 6, 1)), training=True)
@@ -47,6 +48,9 @@ def test_a_first_layer_keeps_its_patches_and_a_deeper_one_gathers_them_again(rng
     assert first.cache["patches"].shape == (2 * 4 * 4, 10) and deeper.cache["patches"] is None
     first.forward(rng.standard_normal((2, 6, 6, 1)))                # inference keeps nothing
     assert first.cache["patches"] is None
+    monkeypatch.setattr(snn.layers.conv, "_CHUNK_ELEMENTS", 1 << 19)
+    deeper.forward(rng.standard_normal((2, 6, 6, 3)), training=True)
+    assert deeper.cache["patches"].shape == (2 * 4 * 4, 28)
 
 
 @pytest.mark.parametrize("name", sorted(CONV_CASES))
@@ -55,6 +59,13 @@ def test_conv2d_gradients(name, rng):
     errors = gradcheck.check_layer(layers.Conv2D(*args), rng.standard_normal(shape))
     gradcheck.assert_gradients_close(errors, TOL)
     assert set(errors) == {"input", "kernel", "bias"}
+
+
+@pytest.mark.parametrize("name", sorted(CONV_CASES))
+def test_conv2d_gradients_one_sample_a_chunk_with_patches_gathered_again(name, rng, monkeypatch):
+    monkeypatch.setattr(snn.layers.conv, "_CHUNK_ELEMENTS", 64)      # kept only when depth <= filters
+    args, shape = CONV_CASES[name]
+    gradcheck.assert_gradients_close(gradcheck.check_layer(layers.Conv2D(*args), rng.standard_normal(shape)), TOL)
 
 
 def test_conv2d_without_bias_gradients(rng):

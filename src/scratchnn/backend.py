@@ -1,7 +1,7 @@
 """The array module, the default float type and the random generators every layer draws from."""
 import os
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import numpy as np
 
@@ -83,16 +83,19 @@ def set_num_threads(n):
         _pool = None
 
 
-@contextmanager
 def shared_work(work):
     """Inside this context, jobs of parallel_rows, matmul and matmul_at are split over the threads, and
     BLAS runs each call in its calling thread; ``work`` (elements, e.g. batch size times the largest
     layer output) below the split size, or one thread, leaves everything as it is. Sequential enters
     this for each forward and backward pass."""
-    global _sharing, _blas
     if _sharing or work < _MIN_BLOCK_WORK or get_num_threads() == 1:
-        yield
-        return
+        return nullcontext()
+    return _sharing_threads()
+
+
+@contextmanager
+def _sharing_threads():
+    global _sharing, _blas
     if _blas is None:
         from threadpoolctl import ThreadpoolController
         _blas = ThreadpoolController().select(user_api="blas")
@@ -131,7 +134,7 @@ def parallel_rows(fn, rows, work):
     for small jobs, or with one thread, this is the single call fn(slice(0, rows)). fn must write only
     to its own rows of its outputs. (Walking each thread's rows in cache-sized blocks measured slower.)
     """
-    blocks = _blocks(rows, work)
+    blocks = _blocks(rows, work) if _sharing else 1
     if blocks <= 1:
         fn(slice(0, rows))
     else:
@@ -142,11 +145,13 @@ def _product_work(a, b):
     return a.shape[0] * a.shape[1] * b.shape[-1] // 32     # multiply-adds, scaled to elementwise work
 
 
-def matmul(a, b, out):
-    """out = a @ b for 2-D arrays, the rows of a (and out) split over the threads."""
-    blocks = _blocks(len(a), _product_work(a, b))
+def matmul(a, b, out=None):
+    """a @ b for 2-D arrays (into out if given), the rows of a (and out) split over the threads."""
+    blocks = _blocks(len(a), _product_work(a, b)) if _sharing else 1
     if blocks <= 1:
         return np.matmul(a, b, out=out)
+    if out is None:
+        out = np.empty((len(a), b.shape[1]), np.result_type(a, b))
     _run_blocks(lambda rows: np.matmul(a[rows], b, out=out[rows]), len(a), blocks)
     return out
 
@@ -169,7 +174,7 @@ def parallel_sum(fn, rows, work):
 
 def matmul_at(a, b, out):
     """out = a.T @ b for 2-D arrays: the sum over row blocks of a[rows].T @ b[rows]."""
-    if _blocks(len(a), _product_work(a.T, b)) <= 1:
+    if not _sharing or _blocks(len(a), _product_work(a.T, b)) <= 1:
         return np.matmul(a.T, b, out=out)
     np.copyto(out, parallel_sum(lambda rows: a[rows].T @ b[rows], len(a), _product_work(a.T, b)))
     return out

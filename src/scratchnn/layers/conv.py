@@ -163,11 +163,9 @@ class Conv2D(KernelLayer):
             raise RuntimeError(f"Conv2D: a patch buffer of {len(buffer)} rows for {n} samples")
         if self.use_bias and not patches[:1, -1].all():
             buffer[:, -1] = 1                                           # written once per kept buffer
-        item, row = patches.itemsize, patches.strides[0]
-        target = as_strided(patches, shape=windows.shape, strides=(out_h * out_w * row, out_w * row, row,
-                                                                    kw * channels * item, channels * item, item))
-        if channels == 1:             # one channel: a copy per kernel offset runs along whole image rows
-            for a in range(kh):
+        target = patches[:, :kh * kw * channels].reshape(windows.shape)  # a view: the axes are only split
+        if channels == 1 and len(patches) >= 4096:   # one channel: a copy per kernel offset runs along
+            for a in range(kh):                      # whole image rows (for a large copy, it is faster)
                 for b in range(kw):
                     np.copyto(target[:, :, :, a, b], windows[:, :, :, a, b])
         else:                         # several: one copy, whose innermost runs are kw * channels long
@@ -196,9 +194,10 @@ class Conv2D(KernelLayer):
         weights = self.weights()
         y = np.empty((len(x), *self.output_shape), x_padded.dtype)
         rows_per_sample = self.output_shape[0] * self.output_shape[1]
-        # patches no larger than the output (a first layer: few input channels) are kept for backward
+        # patches no larger than the output (a first layer: few input channels), or small, are kept for backward
         kept = self.scratch("kept_patches", (len(x) * rows_per_sample, self.depth), x_padded.dtype) \
-            if training and self.depth <= self.filters else None
+            if training and (self.depth <= self.filters or len(x) * rows_per_sample * self.depth <= _CHUNK_ELEMENTS) \
+            else None
 
         def convolve(rows):
             buffer = self.patch_buffer("patches", rows, x_padded.dtype, self.depth) if kept is None else None
@@ -219,7 +218,8 @@ class Conv2D(KernelLayer):
         rows_per_sample = self.output_shape[0] * self.output_shape[1]
         kernel = self.params["kernel"]
         kh, kw, channels, _ = kernel.shape
-        offsets_kernel = kernel.reshape(kh * kw, channels, self.filters).transpose(0, 2, 1)  # W[a, b].T by offset
+        if input_grad:                                                  # W[a, b].T for each kernel offset
+            offsets_kernel = kernel.reshape(kh * kw, channels, self.filters).transpose(0, 2, 1)
         grad_padded = np.empty(x_padded.shape, grad_out.dtype) if input_grad else None
 
         def convolve_back(rows):

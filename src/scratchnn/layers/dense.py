@@ -47,8 +47,7 @@ class Dense(KernelLayer):
     def forward(self, x, training=False):
         self.check_input(x)
         self.cache["x"] = x
-        kernel = self.params["kernel"]
-        y = backend.matmul(x, kernel, np.empty((len(x), self.units), np.result_type(x, kernel)))  # Y = X @ W + b
+        y = backend.matmul(x, self.params["kernel"])                    # Y = X @ W + b
         if self.use_bias:
             y += self.params["bias"]
         return y
@@ -63,8 +62,7 @@ class Dense(KernelLayer):
             np.sum(grad_out, axis=0, out=self.grads["bias"])            # db = sum over batch of dY
         if not input_grad:
             return None
-        kernel = self.params["kernel"]
-        return backend.matmul(grad_out, kernel.T, np.empty(x.shape, np.result_type(grad_out, kernel)))  # dX = dY @ W.T
+        return backend.matmul(grad_out, self.params["kernel"].T)        # dX = dY @ W.T
 
     def get_config(self):
         return {**super().get_config(), "units": self.units}
