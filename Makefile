@@ -33,6 +33,7 @@ test: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/mlp.py
+	$(BIN)/python benchmarks/cnn.py
 
 fashion:
 	apt-get install -y dataset-fashion-mnist || (apt-get update && apt-get install -y dataset-fashion-mnist)
