@@ -136,8 +136,8 @@ class Conv2D(KernelLayer):
         return padded
 
     def chunks(self, rows):
-        """Consecutive slices of `rows` of a few samples each: their patches (about a megabyte) stay in
-        cache between the gather and the products that read them."""
+        """Consecutive slices of `rows` of a few samples each, the first the longest: their patches (about
+        _CHUNK_ELEMENTS values) stay in cache between the gather and the products that read them."""
         out_h, out_w, _ = self.output_shape
         step = max(_CHUNK_ELEMENTS // (out_h * out_w * self.depth), 1)
         return [slice(i, min(i + step, rows.stop)) for i in range(rows.start, rows.stop, step)]
@@ -172,11 +172,11 @@ class Conv2D(KernelLayer):
             np.copyto(target, windows)
         return patches
 
-    def patch_buffer(self, name, rows, dtype, columns):
-        """A kept array for the patches (or their gradients) of one chunk, one per block of rows."""
+    def patch_buffer(self, rows, dtype):
+        """A kept array for the patches of one chunk, one per block of rows (each thread has its own)."""
         out_h, out_w, _ = self.output_shape
         first = self.chunks(rows)[0]
-        return self.scratch((name, rows.start), ((first.stop - first.start) * out_h * out_w, columns), dtype)
+        return self.scratch(("patches", rows.start), ((first.stop - first.start) * out_h * out_w, self.depth), dtype)
 
     def weights(self):
         """The kernel as a (kh * kw * C_in, filters) matrix, with the bias as one more row if there is one."""
@@ -195,12 +195,11 @@ class Conv2D(KernelLayer):
         y = np.empty((len(x), *self.output_shape), x_padded.dtype)
         rows_per_sample = self.output_shape[0] * self.output_shape[1]
         # patches no larger than the output (a first layer: few input channels), or small, are kept for backward
-        kept = self.scratch("kept_patches", (len(x) * rows_per_sample, self.depth), x_padded.dtype) \
-            if training and (self.depth <= self.filters or len(x) * rows_per_sample * self.depth <= _CHUNK_ELEMENTS) \
-            else None
+        keep = training and (self.depth <= self.filters or len(x) * rows_per_sample * self.depth <= _CHUNK_ELEMENTS)
+        kept = self.scratch("kept_patches", (len(x) * rows_per_sample, self.depth), x_padded.dtype) if keep else None
 
         def convolve(rows):
-            buffer = self.patch_buffer("patches", rows, x_padded.dtype, self.depth) if kept is None else None
+            buffer = self.patch_buffer(rows, x_padded.dtype) if kept is None else None
             for samples in self.chunks(rows):                           # Y = [patches, 1] @ [W; b]
                 if kept is not None:
                     buffer = kept[samples.start * rows_per_sample:]
@@ -223,7 +222,7 @@ class Conv2D(KernelLayer):
         grad_padded = np.empty(x_padded.shape, grad_out.dtype) if input_grad else None
 
         def convolve_back(rows):
-            buffer = self.patch_buffer("patches", rows, x_padded.dtype, self.depth) if kept is None else None
+            buffer = self.patch_buffer(rows, x_padded.dtype) if kept is None else None
             grad_weights = np.zeros((self.depth, self.filters), grad_out.dtype)
             for samples in self.chunks(rows):
                 if kept is None:
