@@ -134,3 +134,33 @@ def test_training_split_over_threads_follows_the_one_thread_run(rng, monkeypatch
     np.testing.assert_allclose(shared_losses, alone_losses, rtol=1e-12)
     for mine, theirs in zip(shared.get_weights(), alone.get_weights()):
         np.testing.assert_allclose(mine, theirs, rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+def test_a_forked_child_splits_work_on_threads_of_its_own(monkeypatch):
+    import os
+    import signal
+    import time
+
+    monkeypatch.setattr(backend, "_MIN_BLOCK_WORK", 1)
+    previous = backend.get_num_threads()
+    backend.set_num_threads(2)
+    try:
+        with backend.shared_work(1):
+            backend.parallel_rows(lambda rows: None, 7, 7)             # the parent's pool has a worker,
+            time.sleep(0.1)                                            # idle now
+            pid = os.fork()
+            if pid == 0:                                               # the child must not wait forever
+                signal.alarm(20)
+                seen = np.zeros(7, dtype=int)
+
+                def count(rows):
+                    seen[rows] += 1
+
+                with backend.shared_work(1):
+                    backend.parallel_rows(count, 7, 7)
+                os._exit(0 if seen.tolist() == [1] * 7 else 1)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        backend.set_num_threads(previous)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0

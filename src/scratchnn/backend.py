@@ -57,6 +57,16 @@ _blas = None
 _sharing = False
 
 
+def _forget_threads_in_child():
+    """A forked child has none of its parent's threads: it starts its own pool when it needs one."""
+    global _pool, _sharing
+    _pool, _sharing = None, False
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_threads_in_child)
+
+
 def _usable_cores():
     try:
         return len(os.sched_getaffinity(0))
