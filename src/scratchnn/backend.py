@@ -118,8 +118,7 @@ def _sharing_threads():
 
 
 def _blocks(rows, work):
-    if not _sharing:
-        return 1
+    """How many blocks a job of this size is split into inside shared_work()."""
     return min(get_num_threads(), rows, max(work // _MIN_BLOCK_WORK, 1))
 
 
