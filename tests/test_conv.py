@@ -382,6 +382,14 @@ def test_relu_then_max_pool_run_swapped_with_the_same_outputs_and_gradients(rng)
     np.testing.assert_array_equal(grad_x, grad)
 
 
+def test_backward_without_input_grad_returns_none_when_the_first_layers_run_swapped(rng):
+    model = snn.Sequential([layers.ReLU(), layers.MaxPooling2D(2), layers.Flatten(), layers.Dense(2)],
+                           input_shape=(4, 4, 1), seed=0)
+    assert model._order == [1, 0, 2, 3]
+    model.forward(rng.standard_normal((3, 4, 4, 1)), training=True)
+    assert model.backward(np.ones((3, 2), np.float32), input_grad=False) is None
+
+
 @pytest.mark.parametrize("names, order", [
     (["ReLU", "MaxPooling2D"], [1, 0]),
     (["ReLU", "ReLU", "MaxPooling2D", "Flatten"], [0, 2, 1, 3]),

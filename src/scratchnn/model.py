@@ -85,6 +85,7 @@ class Sequential:
     # ---- forward and backward ----------------------------------------------------------------
     def forward(self, x, training=False):
         x = self._as_input(x)
+        self._order = execution_order(self.layers)                     # backward follows the same order
         with backend.shared_work(len(x) * self._widest):
             for i in self._order:
                 x = self.layers[i].forward(x, training=training)
@@ -95,7 +96,7 @@ class Sequential:
         with backend.shared_work(len(grad_out) * self._widest):
             for k in range(len(self._order) - 1, -1, -1):
                 grad_out = self.layers[self._order[k]].backward(grad_out, input_grad=input_grad or k > 0)
-        return grad_out
+        return grad_out if input_grad else None
 
     def _as_input(self, x):
         x = np.asarray(x)
