@@ -6,7 +6,7 @@ from .. import backend
 from .base import KernelLayer, check_positive_int, register
 
 PADDINGS = ("valid", "same")
-_SMALL_PRODUCT = 1 << 20                      # multiply-adds BLAS does without packing (OpenBLAS)
+_SMALL_PRODUCT = 1 << 19                      # multiply-adds in a product OpenBLAS makes without packing (under 10^6)
 _MIN_SPLIT_ROWS = 1024                        # shorter pieces of a sum are not worth a product each
 _CHUNK_ELEMENTS = 1 << 19                     # patches gathered at a time: 2 MB of float32, a core's L2 here
 
@@ -248,8 +248,9 @@ class Conv2D(KernelLayer):
     def add_weight_grads(self, grad_weights, patches, grad_rows):
         """grad_weights += patches.T @ grad_rows. When the result is small (a first layer's 10 x 32) and the
         sum long, the sum is split into a stack of products: OpenBLAS multiplies products of up to about
-        2^20 multiply-adds without packing them, and measured 0.73 ms for 16 products of 2,704 rows against
-        1.66 ms for one of 43,264. One stacked matmul makes them all without coming back to Python."""
+        10^6 multiply-adds without packing them, and measured 0.73 ms for 16 products of 2,704 rows against
+        1.66 ms for one of 43,264 (pieces of 3,276 rows, just over the limit, took as long as one product).
+        One stacked matmul makes them all without coming back to Python."""
         step = _SMALL_PRODUCT // grad_weights.size
         count = len(patches) // max(step, 1)
         if step < _MIN_SPLIT_ROWS or count < 2:
