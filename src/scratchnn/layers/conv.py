@@ -140,6 +140,8 @@ class Conv2D(KernelLayer):
         _CHUNK_ELEMENTS values) stay in cache between the gather and the products that read them."""
         out_h, out_w, _ = self.output_shape
         step = max(_CHUNK_ELEMENTS // (out_h * out_w * self.depth), 1)
+        if step >= rows.stop - rows.start:
+            return [rows]
         return [slice(i, min(i + step, rows.stop)) for i in range(rows.start, rows.stop, step)]
 
     @property
