@@ -21,8 +21,7 @@ def main(epochs=10, seed=0, batch_size=64, peak_learning_rate=2e-3):
     x_test = x_test.reshape(len(x_test), -1) / np.float32(255)
 
     steps_per_epoch = -(-len(x_train) // batch_size)
-    schedule = schedules.CosineDecay(peak_learning_rate / 10, decay_steps=(epochs - 1) * steps_per_epoch,
-                                     warmup_target=peak_learning_rate, warmup_steps=steps_per_epoch)
+    schedule = schedules.warmup_cosine(peak_learning_rate, epochs, steps_per_epoch)
     model = snn.Sequential([
         layers.Dense(500, activation="relu"),
         layers.Dense(500, activation="relu"),

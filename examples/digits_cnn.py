@@ -43,19 +43,13 @@ def cnn(seed=0):
     ], input_shape=(28, 28, 1), seed=seed)
 
 
-def warmup_cosine(peak, epochs, steps_per_epoch):
-    """A linear warmup from peak / 10 to peak over the first epoch, then a half cosine down to 0."""
-    return schedules.CosineDecay(peak / 10, decay_steps=max(1, (epochs - 1) * steps_per_epoch),
-                                 warmup_target=peak, warmup_steps=steps_per_epoch)
-
-
 def main(epochs=15, seed=0, batch_size=128, peak_learning_rate=2e-3):
     (x_train, y_train), (x_test, y_test) = snn.datasets.load_digits()
     x_train = x_train[..., None] / np.float32(255)
     x_test = x_test[..., None] / np.float32(255)
 
     model = cnn(seed)
-    rate = warmup_cosine(peak_learning_rate, epochs, -(-len(x_train) // batch_size))
+    rate = schedules.warmup_cosine(peak_learning_rate, epochs, -(-len(x_train) // batch_size))
     model.compile(loss="categorical_crossentropy", from_logits=True, optimizer=optim.Adam(rate),
                   metrics=["accuracy"])
     model.summary()

@@ -146,3 +146,13 @@ def test_schedule_drives_an_optimizer_and_survives_its_config():
 def test_invalid_arguments_are_rejected(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+def test_warmup_cosine_rises_over_the_first_epoch_and_ends_at_zero():
+    schedule = schedules.warmup_cosine(2e-3, epochs=3, steps_per_epoch=10)
+    assert schedule(0) == pytest.approx(2e-4)
+    assert schedule(5) == pytest.approx(1.1e-3)                     # halfway up the warmup
+    assert schedule(10) == pytest.approx(2e-3)                      # the peak, after one epoch
+    assert schedule(20) == pytest.approx(1e-3)                      # halfway down the cosine
+    assert schedule(30) == pytest.approx(0.0, abs=1e-15)
+    assert schedules.deserialize(schedules.serialize(schedule))(20) == schedule(20)

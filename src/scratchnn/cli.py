@@ -361,8 +361,7 @@ def learning_rate(schedule, peak, epochs, steps_per_epoch):
     if schedule == "constant":
         return peak
     from . import schedules
-    return schedules.CosineDecay(peak / 10, decay_steps=max(1, (epochs - 1) * steps_per_epoch),
-                                 warmup_target=peak, warmup_steps=steps_per_epoch)
+    return schedules.warmup_cosine(peak, epochs, steps_per_epoch)
 
 
 def report_interrupted(args, checkpoint):

@@ -247,6 +247,14 @@ class OneCycle(LearningRateSchedule):
                 "three_phase": self.three_phase}
 
 
+def warmup_cosine(peak_learning_rate, epochs, steps_per_epoch):
+    """The recipe of the digits examples and ``scratchnn train --schedule cosine``: a linear warmup from
+    peak / 10 to peak over the first epoch, then a half cosine down to 0 by the end of the last epoch
+    (a CosineDecay, so it saves and loads like one)."""
+    return CosineDecay(peak_learning_rate / 10, decay_steps=max(1, (epochs - 1) * steps_per_epoch),
+                       warmup_target=peak_learning_rate, warmup_steps=steps_per_epoch)
+
+
 SCHEDULES = {cls.__name__: cls for cls in (ExponentialDecay, StepDecay, PiecewiseConstantDecay, CosineDecay,
                                            PolynomialDecay, OneCycle)}
 
