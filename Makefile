@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test bench fashion clean
+.PHONY: demo test lint bench fashion clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,11 @@ demo: $(VENV)/.installed
 	@echo "  digits/ (three test digits: PNGs, digits.npy, labels.npy), digits.onnx (the model as ONNX)"
 
 test: $(VENV)/.installed-test
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check src tests benchmarks examples tools
+	$(BIN)/python tools/check_sizes.py src/scratchnn
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/mlp.py

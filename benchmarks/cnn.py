@@ -16,7 +16,7 @@ import numpy as np
 
 import scratchnn as snn
 from scratchnn import layers, optim
-from scratchnn.model import execution_order
+from scratchnn.models.plan import execution_order
 
 
 def build_scratchnn(seed):
@@ -91,11 +91,12 @@ def race(model, net, batches, x_eval, torch):
 
 def layer_profile(model, batches):
     """Seconds spent in each layer's forward and backward over the given batches (training mode), with the
-    layers run as Sequential runs them (see scratchnn.model.execution_order)."""
+    layers run as Sequential runs them (see scratchnn.models.plan.execution_order)."""
     forward = np.zeros(len(model.layers))
     backward = np.zeros(len(model.layers))
     order = execution_order(model.layers)
     for xb, yb in batches:
+        model.zero_grad()
         with snn.backend.shared_work(len(xb) * model._widest):        # as Sequential.forward/backward do
             x = xb
             for i in order:

@@ -25,8 +25,12 @@ def matmul_peak(n=2048, repeats=5):
     ta, tb = torch.from_numpy(a), torch.from_numpy(b)
     best_np = best_torch = float("inf")
     for _ in range(repeats):
-        start = time.perf_counter(); a @ b; best_np = min(best_np, time.perf_counter() - start)
-        start = time.perf_counter(); ta @ tb; best_torch = min(best_torch, time.perf_counter() - start)
+        start = time.perf_counter()
+        a @ b
+        best_np = min(best_np, time.perf_counter() - start)
+        start = time.perf_counter()
+        ta @ tb
+        best_torch = min(best_torch, time.perf_counter() - start)
     flops = 2 * n ** 3
     return flops / best_np / 1e9, flops / best_torch / 1e9
 

@@ -158,10 +158,16 @@ def test_checkpoint_saves_whole_model_through_a_temporary_file(tmp_path, rng, mo
     model = _model()
     targets = []
     real_save = model.save
-    monkeypatch.setattr(model, "save", lambda path: (targets.append(path), real_save(path)))
+
+    def recording_save(stream):
+        targets.append((stream, os.listdir(tmp_path)))
+        real_save(stream)
+    monkeypatch.setattr(model, "save", recording_save)
     model.fit(x, y, epochs=1, batch_size=8, verbose=0, callbacks=[callbacks.ModelCheckpoint(tmp_path / "m.snn")])
-    assert len(targets) == 1 and os.path.dirname(targets[0]) == str(tmp_path)
-    assert os.path.basename(targets[0]).startswith(".m.snn.") and targets[0].endswith(".partial")
+    assert len(targets) == 1 and hasattr(targets[0][0], "write")
+    [temporary] = targets[0][1]                 # while saving: only the temporary file of the atomic writer
+    assert temporary.startswith(".m.snn.") and temporary.endswith(".tmp")
+    assert os.listdir(tmp_path) == ["m.snn"]
     restored = snn.load_model(tmp_path / "m.snn")
     np.testing.assert_array_equal(restored.predict(x), model.predict(x))
 
@@ -174,8 +180,7 @@ def test_crash_mid_write_leaves_previous_checkpoint_loadable(tmp_path, rng, monk
 
     def crash_on_second_save(self, target):
         if os.path.exists(path):
-            with open(target, "wb") as half:
-                half.write(b"PK\x03\x04 half a zip")
+            target.write(b"PK\x03\x04 half a zip")
             raise OSError("No space left on device")
         real_save(self, target)
     monkeypatch.setattr(type(model), "save", crash_on_second_save)

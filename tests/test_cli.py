@@ -6,11 +6,16 @@ import signal
 import subprocess
 import sys
 
+import warnings
+
 import numpy as np
 import pytest
 
 import scratchnn as snn
-from scratchnn import cli, datasets, explain, layers, metrics
+from scratchnn import datasets, explain, layers, metrics
+from scratchnn.cli import describe_error, main
+from scratchnn.cli.inputs import picture_shape, read_image
+from scratchnn.cli.model import class_probabilities
 from conftest import require
 
 LIMIT = 300
@@ -25,8 +30,8 @@ def run(*args):
 
 
 def call(capsys, *args):
-    """cli.main(ARGS) in this process -> (exit status, stdout, stderr)."""
-    status = cli.main([str(a) for a in args])
+    """scratchnn.cli.main(ARGS) in this process -> (exit status, stdout, stderr)."""
+    status = main([str(a) for a in args])
     captured = capsys.readouterr()
     return status, captured.out, captured.err
 
@@ -265,11 +270,11 @@ def test_read_image_inverts_dark_ink_on_light_paper(tmp_path):
     transparent[..., 3] = ink                                               # black ink on nothing
     Image.fromarray(transparent, mode="RGBA").save(tmp_path / "alpha.png")
     for name in ("paper.png", "screen.png", "alpha.png"):
-        np.testing.assert_array_equal(cli.read_image(tmp_path / name, (784,)), ink.reshape(-1) / np.float32(255))
-    np.testing.assert_array_equal(cli.read_image(tmp_path / "paper.png", (28, 28, 1), invert="no"),
+        np.testing.assert_array_equal(read_image(tmp_path / name, (784,)), ink.reshape(-1) / np.float32(255))
+    np.testing.assert_array_equal(read_image(tmp_path / "paper.png", (28, 28, 1), invert="no"),
                                   (255 - ink)[..., None] / np.float32(255))
     Image.fromarray(np.kron(ink, np.ones((2, 2), dtype=np.uint8))).save(tmp_path / "large.png")
-    assert cli.read_image(tmp_path / "large.png", (28, 28)).shape == (28, 28)
+    assert read_image(tmp_path / "large.png", (28, 28)).shape == (28, 28)
 
 
 # ---- summary, export, explain, plot, datasets, version -------------------------------------------------
@@ -412,7 +417,7 @@ def test_bad_inputs_exit_1(trained, capsys, tmp_path):
     status, _, err = call(capsys, "evaluate", path, "--data", f"mnist:{tmp_path}")
     assert_one_line_error(status, err, 1, "cannot load mnist: mnist: missing train-images-idx3-ubyte")
     assert err.endswith("(from the command line: --download, or --data mnist:DIR)\n")
-    assert cli.describe_error(ConnectionError("could not download x:\n  mirror 1: timed out\n  mirror 2: 404")) == \
+    assert describe_error(ConnectionError("could not download x:\n  mirror 1: timed out\n  mirror 2: 404")) == \
         "could not download x: mirror 1: timed out mirror 2: 404"
 
 
@@ -502,8 +507,56 @@ def test_cosine_schedule_warms_up_over_one_epoch_then_decays(capsys, tmp_path):
 
 
 def test_explain_draws_pictures_as_heat_maps_and_feature_rows_as_bars():
-    assert cli.picture_shape(np.zeros((3, 4)), ".csv", (4,)) is None
-    assert cli.picture_shape(np.zeros((3, 784)), ".csv", (784,)) is None
-    assert cli.picture_shape(np.zeros((3, 28, 28)), ".npy", (784,)) == (28, 28)
-    assert cli.picture_shape(np.zeros((1, 784)), ".png", (784,)) == (28, 28, 1)
-    assert cli.picture_shape(np.zeros((3, 16)), ".csv", (4, 4, 1)) == (4, 4, 1)
+    assert picture_shape(np.zeros((3, 4)), ".csv", (4,)) is None
+    assert picture_shape(np.zeros((3, 784)), ".csv", (784,)) is None
+    assert picture_shape(np.zeros((3, 28, 28)), ".npy", (784,)) == (28, 28)
+    assert picture_shape(np.zeros((1, 784)), ".png", (784,)) == (28, 28, 1)
+    assert picture_shape(np.zeros((3, 16)), ".csv", (4, 4, 1)) == (4, 4, 1)
+
+
+# ---- probabilities from logits: the stable sigmoid and softmax of backend.special -----------------------------
+class _LogitModel:
+    """What class_probabilities reads of a model: its layers (none here, so the outputs are logits)."""
+    layers = []
+
+
+def test_class_probabilities_at_logits_of_plus_and_minus_1000_do_not_overflow():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                                  # an overflow warning fails the test
+        one = class_probabilities(_LogitModel(), np.array([[-1000.0], [0.0], [1000.0]], dtype=np.float32))
+        many = class_probabilities(_LogitModel(), np.array([[-1000.0, 1000.0, 0.0], [1000.0, -1000.0, 1000.0]]))
+    np.testing.assert_array_equal(one, [[1.0, 0.0], [0.5, 0.5], [0.0, 1.0]])
+    np.testing.assert_array_equal(many, [[0.0, 1.0, 0.0], [0.5, 0.0, 0.5]])
+    assert one.dtype == many.dtype == np.float64
+
+
+@pytest.mark.parametrize("outputs", [1, 2])
+def test_predict_at_logits_of_plus_and_minus_1000(capsys, tmp_path, outputs):
+    model = snn.Sequential([layers.Dense(outputs)], input_shape=(1,), seed=0)
+    kernel = np.array([[1000.0]] if outputs == 1 else [[-1000.0, 1000.0]], dtype=np.float32)
+    model.set_weights([kernel, np.zeros(outputs, dtype=np.float32)])
+    model.save(tmp_path / "sharp.snn")
+    np.savetxt(tmp_path / "rows.csv", [[-1.0], [1.0]], delimiter=",")           # logits -1000 and +1000
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        status, out, err = call(capsys, "predict", tmp_path / "sharp.snn", tmp_path / "rows.csv", "--json")
+    assert status == 0, err
+    assert err == ""
+    first, second = json.loads(out)["predictions"]
+    assert (first["class"], first["probability"]) == (0, 1.0)
+    assert (second["class"], second["probability"]) == (1, 1.0)
+    assert [(t["class"], t["probability"]) for t in first["top"]] == [(0, 1.0), (1, 0.0)]
+
+
+def test_a_missing_extra_is_one_line_naming_the_install_command(trained, exported_digits, capsys, monkeypatch,
+                                                               tmp_path):
+    _, path = trained
+    monkeypatch.setitem(sys.modules, "matplotlib", None)                 # `import matplotlib` now fails
+    status, _, err = call(capsys, "explain", path, exported_digits / "digits.npy", "--out", tmp_path / "ig.png")
+    assert_one_line_error(status, err, 1, "drawing figures needs the matplotlib package: "
+                                          "pip install 'scratchnn[plot]' (or write a .npy)")
+    monkeypatch.setitem(sys.modules, "PIL.Image", None)
+    image = tmp_path / "digit.png"
+    image.write_bytes(b"")
+    status, _, err = call(capsys, "predict", path, image)
+    assert_one_line_error(status, err, 1, "reading images needs the pillow package: pip install 'scratchnn[image]'")

@@ -83,7 +83,7 @@ def test_default_target_is_the_predicted_class_and_caches_are_cleared(rng):
     x = rng.standard_normal((5, 6))
     predicted = model.predict(x).argmax(axis=1)
     np.testing.assert_array_equal(explain.saliency(model, x), explain.saliency(model, x, target=predicted))
-    assert all(layer.cache == {} for layer in model.layers)
+    assert all(layer.tape == [] for layer in model.layers)
 
 
 @pytest.mark.parametrize("activation, method, steps", [("tanh", "gausslegendre", 50), ("tanh", "riemann_middle", 50),

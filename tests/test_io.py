@@ -1,16 +1,20 @@
 """Model files: exact round trips, resumed training, and a clear error for every kind of bad file."""
+import ast
 import io
 import json
 import os
+import pathlib
 import pickle
+import subprocess
+import sys
 import zipfile
 
 import numpy as np
 import pytest
 
 import scratchnn as snn
-from scratchnn import layers, optim
-from scratchnn import io as snn_io
+from scratchnn import layers, optim, saving
+from scratchnn.saving import archive as snn_archive
 
 
 def make_model(seed=0, dtype=None, optimizer="sgd", names=(None, None)):
@@ -270,7 +274,8 @@ def test_load_weights_rejects_other_shapes_dtypes_and_layers(tmp_path):
     with pytest.raises(ValueError, match=r"shape \(5, 6\) float32, the model expects shape \(5, 6\) float64"):
         make_model(dtype="float64").load_weights(tmp_path / "w.snn")
     other = snn.Sequential([layers.Dense(6), layers.Tanh(), layers.Dense(3, use_bias=False)], input_shape=(5,))
-    with pytest.raises(ValueError, match=r"layer 2 \(Dense\) has params \['kernel'\], the file has \['bias', "
+    with pytest.raises(ValueError, match=r"layer 2 \(Dense 'dense(_\d+)?'\) has params \['kernel'\], "
+                                         r"the file has \['bias', "
                                          r"'kernel'\]"):
         other.load_weights(tmp_path / "w.snn")
     shorter = snn.Sequential([layers.Dense(6)], input_shape=(5,))
@@ -312,6 +317,91 @@ def test_save_replaces_the_file_with_normal_permissions(saved):
     model.save(path)
     assert (path.stat().st_mode & 0o777) == 0o666 & ~umask
     assert sorted(os.listdir(path.parent)) == ["model.snn"]
+
+
+def test_save_into_a_stream_the_caller_owns(saved, tmp_path):
+    model, _ = saved
+    target = tmp_path / "streamed.snn"
+    with saving.atomic_file(target) as stream:
+        model.save(stream)
+        saving.save_weights(model, io.BytesIO())
+    x, _ = make_data()
+    np.testing.assert_array_equal(snn.load_model(target).predict(x), model.predict(x))
+    assert sorted(os.listdir(tmp_path)) == ["model.snn", "streamed.snn"]
+
+
+# ---- the model class, found by name -------------------------------------------------------------
+SAVING_FOLDER = pathlib.Path(saving.__file__).parent
+
+
+def imported_modules(path):
+    """Every module a source file imports, relative ones written with their leading dots."""
+    names = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = "." * node.level + (node.module or "")
+            names += [base] + [f"{base.rstrip('.')}.{alias.name}" if node.module else base + alias.name
+                               for alias in node.names]
+    return names
+
+
+@pytest.mark.parametrize("module", sorted(p.name for p in SAVING_FOLDER.glob("*.py")))
+def test_saving_never_imports_a_model_module(module):
+    """Model classes come from registry.model_class, so saving has no model <-> saving import cycle."""
+    names = imported_modules(SAVING_FOLDER / module)
+    offending = [name for name in names if any(part in ("models", "model", "Sequential")
+                                               for part in name.replace("..", ".").split("."))]
+    assert offending == []
+
+
+def test_the_file_names_its_model_class(saved):
+    _, path = saved
+    assert read_config(path)["model_class"] == "Sequential"
+
+
+def test_a_file_without_a_model_class_loads_as_sequential(saved):
+    model, path = saved
+    config = read_config(path)
+    del config["model_class"]
+    rewrite(path, {"config.json": json.dumps(config)})
+    loaded = snn.load_model(path)
+    assert type(loaded) is snn.Sequential
+    x, _ = make_data()
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+
+
+@pytest.mark.parametrize("value, message", [("Bogus", r"Unknown model type 'Bogus'; known models: \[.*'Sequential'"),
+                                            (3, r"config\.json field 'model_class' should be a str, got int")])
+def test_unknown_model_class(saved, value, message):
+    _, path = saved
+    config = read_config(path)
+    config["model_class"] = value
+    rewrite(path, {"config.json": json.dumps(config)})
+    with pytest.raises(saving.ModelFileError, match=r"model\.snn: " + message):
+        snn.load_model(path)
+
+
+def test_import_scratchnn_does_not_import_onnx(tmp_path):
+    """ONNX is an extra: its modules load only when an ONNX function is called, not to save or load a model."""
+    script = ("import sys, numpy as np, scratchnn as snn\n"
+              "from scratchnn import layers\n"
+              "model = snn.Sequential([layers.Dense(2)], input_shape=(3,))\n"
+              f"model.save({str(tmp_path / 'm.snn')!r})\n"
+              f"snn.load_model({str(tmp_path / 'm.snn')!r})\n"
+              "print(sorted(m for m in sys.modules if m.startswith(('onnx', 'scratchnn.saving.onnx'))))")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_public_names():
+    assert snn.load_model is saving.load_model and snn.load_model.__doc__
+    for name in saving.__all__:
+        assert callable(getattr(saving, name)) or isinstance(getattr(saving, name), type)
+    assert issubclass(saving.ModelFileError, ValueError)
+    assert saving.ModelFileError is snn_archive.ModelFileError
 
 
 # ---- bad files ----------------------------------------------------------------------------------
@@ -498,7 +588,7 @@ def test_member_data_is_read_only_up_to_its_expected_size(saved, monkeypatch):
         reads.append(n)
         return original(self, n)
 
-    monkeypatch.setattr(snn_io, "MAX_NPY_HEADER_BYTES", 2 ** 40)
+    monkeypatch.setattr(snn_archive, "MAX_NPY_HEADER_BYTES", 2 ** 40)
     monkeypatch.setattr(zipfile.ZipExtFile, "read", recording_read)
     with pytest.raises(ValueError, match=r"kernel\.npy' holds 121\+ bytes of data, its shape \(5, 6\) float32 "
                                          r"needs 120: refused"):

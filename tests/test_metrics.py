@@ -166,3 +166,51 @@ def test_unknown_metric_lists_valid_names():
         metrics.get("precison")
     with pytest.raises(ValueError, match="k must be a positive integer, got 0"):
         metrics.TopKAccuracy(0)
+
+
+# ---- one label decoder (labels.class_indices) and a second array namespace ------------------------------------
+def test_every_metric_reads_labels_by_class_indices(rng):
+    """Integer labels, (N, 1) labels, one-hot rows and whole floats give the same figures everywhere."""
+    y_true, scores, _ = _multiclass(rng, n=40, k=3)
+    forms = [y_true, y_true[:, None], np.eye(3)[y_true], y_true.astype(np.float32)]
+    for make in (lambda: metrics.get("accuracy", output_dim=3), lambda: metrics.TopKAccuracy(2),
+                 lambda: metrics.get("precision", output_dim=3), lambda: metrics.get("f1", output_dim=3)):
+        figures = [_streamed(make(), form, scores) for form in forms]
+        assert figures == [figures[0]] * len(forms)
+    matrices = [metrics.confusion_matrix(form, scores) for form in forms]
+    assert all((m == matrices[0]).all() for m in matrices)
+
+
+def test_a_probability_of_one_half_is_class_1_in_every_metric():
+    """class_indices's rule: a fraction in [0, 1] is the probability of class 1, and >= 0.5 is class 1."""
+    soft = np.array([0.5, 0.2, 0.9, 0.5])
+    logits = np.array([[1.0], [-1.0], [2.0], [-2.0]])
+    accuracy = metrics.get("accuracy", output_dim=1, from_logits=True)
+    assert _streamed(accuracy, soft, logits) == 0.75                 # targets 1, 0, 1, 1 vs predictions 1, 0, 1, 0
+    recall = metrics.get("recall", output_dim=1, from_logits=True)
+    assert _streamed(recall, soft, logits) == pytest.approx(2 / 3)
+    assert metrics.confusion_matrix(soft, [1, 0, 1, 0]).tolist() == [[1, 0], [1, 2]]
+    assert metrics.roc_auc(soft, logits.ravel()) == pytest.approx(metrics.roc_auc([1, 0, 1, 1], logits.ravel()))
+
+
+def test_labels_that_do_not_fit_the_outputs_are_refused():
+    with pytest.raises(ValueError, match="accuracy: labels go up to 3 but there are 3 classes"):
+        metrics.get("accuracy", output_dim=3).update(np.array([0, 3]), np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="precision: expected class labels >= 0, got -1"):
+        metrics.get("precision", output_dim=1).update(np.array([-1, 1]), np.zeros((2, 1)))
+    with pytest.raises(ValueError, match="auc: labels go up to 2 but there are 2 classes"):
+        metrics.AUC().update(np.array([0, 2]), np.zeros(2))
+    with pytest.raises(ValueError, match=r"confusion_matrix: y_pred: expected whole class labels >= 0 or "
+                                         r"probabilities in \[0, 1\], got 1\.5"):
+        metrics.confusion_matrix([0, 1], [1.5, 0.0])
+
+
+def test_mean_metrics_run_in_the_namespace_of_the_predictions(rng):
+    strict_namespace = pytest.importorskip("strict_namespace")
+    y_true, scores, weights = _multiclass(rng, n=20, k=4)
+    for make in (lambda: metrics.get("accuracy", output_dim=4), lambda: metrics.TopKAccuracy(2),
+                 lambda: metrics.get("mse"), lambda: metrics.get("mae")):
+        target = np.eye(4)[y_true] if make().name in ("mse", "mae") else y_true
+        expected = _streamed(make(), target, scores, weights)
+        got = _streamed(make(), target, strict_namespace.as_strict(scores), weights)
+        assert got == pytest.approx(expected, rel=1e-12)

@@ -407,3 +407,55 @@ def test_every_optimizer_learns_the_digits(name, digits_subset):
     learning_rate = {"sgd": 0.1, "adagrad": 0.03}.get(name)
     optimizer = optim.get(name) if learning_rate is None else optim.OPTIMIZERS[name](learning_rate)
     assert digits_accuracy(optimizer, digits_subset, epochs=2) >= 0.8
+
+
+class TrackedArray(np.ndarray):
+    """A NumPy array whose array namespace is a recording proxy of NumPy (a stand-in for CuPy)."""
+
+    def __array_namespace__(self, api_version=None):
+        return RECORDING_NUMPY
+
+
+class RecordingNumpy:
+    def __init__(self):
+        self.used = set()
+
+    def __getattr__(self, name):
+        self.used.add(name)
+        return getattr(np, name)
+
+
+RECORDING_NUMPY = RecordingNumpy()
+
+
+@pytest.mark.parametrize("name", sorted(optim.OPTIMIZERS))
+def test_update_math_takes_its_array_module_from_the_parameter(name):
+    params, grads = make_problem(seed=4)
+    make = lambda: optim.OPTIMIZERS[name](0.01, clipnorm=1.0, weight_decay=0.01)
+    RECORDING_NUMPY.used.clear()
+    tracked = run_scratch(make(), [p.view(TrackedArray) for p in params],
+                          [[g.view(TrackedArray) for g in step] for step in grads[:10]])
+    plain = run_scratch(make(), params, grads[:10])
+    assert max_difference(tracked, plain) == 0.0
+    expected = {"empty", "linalg", "multiply"}                            # scratch, clipping, weight decay
+    if name != "sgd":
+        expected |= {"full_like" if name == "adagrad" else "zeros_like", "sqrt", "divide"}   # slots, denominators
+    assert expected <= RECORDING_NUMPY.used
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: optim.SGD(float("inf")), r"SGD: learning_rate must be a positive number or a schedule, got inf"),
+    (lambda: optim.Adam(epsilon=float("nan")), r"Adam: epsilon must be a number >= 0, got nan"),
+    (lambda: optim.SGD(0.1, clipnorm=float("inf")), r"SGD: clipnorm must be a positive number or None, got inf"),
+    (lambda: optim.SGD(0.1, momentum="0.9"), r"SGD: momentum must be a finite number, got '0.9'"),
+])
+def test_non_finite_hyperparameters_are_rejected(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_package_layout_and_docstring_examples():
+    import doctest
+    from scratchnn.optim import adaptive, base, sgd
+    assert optim.SGD is sgd.SGD and optim.Adam is adaptive.Adam and optim.Optimizer is base.Optimizer
+    assert doctest.testmod(optim, raise_on_error=True).attempted >= 2

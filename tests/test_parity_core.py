@@ -1,4 +1,6 @@
-"""Forward and backward parity with PyTorch 2.13 (float64, same weights) for the core layers and losses."""
+"""Parity with PyTorch 2.13 (float64): the losses, and training steps of a small network.
+
+Every layer configuration is compared with PyTorch by the harness (tests/harness.py over tests/layer_cases.py)."""
 import warnings
 
 import numpy as np
@@ -11,61 +13,6 @@ from conftest import require
 
 torch = require("torch")
 F = torch.nn.functional
-
-ACTIVATIONS = {
-    "sigmoid": (layers.Sigmoid, torch.sigmoid),
-    "tanh": (layers.Tanh, torch.tanh),
-    "relu": (layers.ReLU, torch.relu),
-    "leaky_relu": (lambda: layers.LeakyReLU(0.3), lambda t: F.leaky_relu(t, 0.3)),
-    "elu": (lambda: layers.ELU(1.5), lambda t: F.elu(t, 1.5)),
-    "gelu": (layers.GELU, F.gelu),
-    "gelu_tanh": (lambda: layers.GELU(approximate=True), lambda t: F.gelu(t, approximate="tanh")),
-    "softplus": (layers.Softplus, F.softplus),
-    "softmax": (layers.Softmax, lambda t: torch.softmax(t, dim=-1)),
-    "linear": (layers.Linear, lambda t: t),
-}
-
-
-def torch_grad(fn, x, grad_out):
-    xt = torch.tensor(x, requires_grad=True)
-    yt = fn(xt)
-    yt.backward(torch.tensor(grad_out))
-    return yt.detach().numpy(), xt.grad.numpy()
-
-
-@pytest.mark.parametrize("scale", [1.0, 1000.0], ids=["normal", "extreme"])
-@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
-def test_activation_matches_torch(name, scale, rng):
-    make, torch_fn = ACTIVATIONS[name]
-    x = rng.standard_normal((8, 6)) * scale
-    grad_out = rng.standard_normal((8, 6))
-    layer = make()
-    layer.build(x.shape[1:], rng)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        y = layer.forward(x)
-        dx = layer.backward(grad_out)
-    expected_y, expected_dx = torch_grad(torch_fn, x, grad_out)
-    assert np.isfinite(y).all() and np.isfinite(dx).all()
-    np.testing.assert_allclose(y, expected_y, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(dx, expected_dx, rtol=1e-10, atol=1e-12)
-
-
-def test_dense_matches_torch_linear(rng):
-    layer = layers.Dense(7, dtype="float64")
-    layer.build((5,), rng)
-    x, grad_out = rng.standard_normal((4, 5)), rng.standard_normal((4, 7))
-    y, dx = layer.forward(x), layer.backward(grad_out)
-    weight = torch.tensor(layer.params["kernel"].T.copy(), requires_grad=True)
-    bias = torch.tensor(layer.params["bias"].copy(), requires_grad=True)
-    xt = torch.tensor(x, requires_grad=True)
-    yt = F.linear(xt, weight, bias)
-    yt.backward(torch.tensor(grad_out))
-    np.testing.assert_allclose(y, yt.detach().numpy(), rtol=1e-12)
-    np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-12)
-    np.testing.assert_allclose(layer.grads["kernel"], weight.grad.numpy().T, rtol=1e-12)
-    np.testing.assert_allclose(layer.grads["bias"], bias.grad.numpy(), rtol=1e-12)
-
 
 def _loss_cases(rng, scale):
     logits = rng.standard_normal((6, 4)) * scale

@@ -170,3 +170,69 @@ def test_missing_matplotlib_is_named_with_the_extra_to_install(monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "matplotlib.pyplot", None)
     with pytest.raises(ImportError, match=r"pip install 'scratchnn\[plot\]'"):
         plot.plot_history({"loss": [1.0, 0.5]})
+
+
+def test_figures_are_written_atomically(tmp_path, monkeypatch):
+    history = {"loss": [0.9, 0.5], "accuracy": [0.6, 0.8]}
+    target = tmp_path / "history.png"
+    plot.plot_history(history, path=target)
+    assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    plot.plot_history(history, path=str(tmp_path / "history.svg"))
+    assert b"<svg" in (tmp_path / "history.svg").read_bytes()[:1000]
+    plot.plot_history(history, path=tmp_path / "no_extension")                # matplotlib's rule: add .png
+    assert (tmp_path / "no_extension.png").read_bytes()[:4] == b"\x89PNG"
+    before = target.read_bytes()
+
+    def crash_half_way(self, stream, **kwargs):
+        stream.write(b"\x89PNG half an image")
+        raise RuntimeError("killed while writing")
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", crash_half_way)
+    with pytest.raises(RuntimeError, match="killed while writing"):
+        plot.plot_history(history, path=target)
+    assert target.read_bytes() == before                                     # the old figure, whole
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["history.png", "history.svg", "no_extension.png"]
+
+
+def test_an_unknown_figure_format_writes_nothing(tmp_path):
+    with pytest.raises(ValueError, match=r"'xyz' is not a figure format; use one of \[.*'png'"):
+        plot.plot_history({"loss": [1.0, 0.5]}, path=tmp_path / "curves.xyz")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_figure_to_an_open_stream():
+    import io
+    stream = io.BytesIO()
+    plot.plot_confusion_matrix([0, 1, 1], [0, 1, 0], path=stream)
+    assert stream.getvalue()[:4] == b"\x89PNG"
+
+
+def test_importing_scratchnn_does_not_import_matplotlib():
+    import subprocess
+    import sys
+    code = ("import sys, scratchnn\n"
+            "assert 'matplotlib' not in sys.modules and 'scratchnn.plot' not in sys.modules\n"
+            "assert callable(scratchnn.plot.plot_model)\n"                 # loaded on first use
+            "from scratchnn import plot\n"
+            "assert 'matplotlib' not in sys.modules, 'scratchnn.plot imported matplotlib'\n"
+            "print('ok')\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+    with pytest.raises(AttributeError, match="module 'scratchnn' has no attribute 'plots'"):
+        snn.plots
+
+
+def test_labels_are_read_by_the_one_label_decoder():
+    np.testing.assert_array_equal(plot.confusion_counts([1.0, 0.0, 1.0], [[0.3], [0.4], [0.8]]), [[1, 0], [1, 1]])
+    with pytest.raises(ValueError, match=r"y_pred: expected whole class labels >= 0 or probabilities in \[0, 1\]"):
+        plot.confusion_counts([0, 1], [-0.3, 2.5])                           # logits: apply a sigmoid first
+    with pytest.raises(ValueError, match="y_true: the labels contain NaN"):
+        plot.plot_samples(np.zeros((2, 4, 4)), y_true=[0.0, np.nan])
+
+
+def test_package_layout_and_docstring_examples():
+    import doctest
+    from scratchnn.plot import history, network, results
+    assert plot.plot_model is network.plot_model and plot.plot_history is history.plot_history
+    for module in (history, results):
+        assert doctest.testmod(module, raise_on_error=True).attempted >= 1

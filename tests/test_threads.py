@@ -1,22 +1,25 @@
-"""Work split over threads (backend.parallel_rows, matmul, matmul_at): every block done once, the same
-numbers as in one thread, the gradients still right, errors still raised."""
+"""Work split over threads (backend.cpu): every block done once, the same numbers as in one thread, errors
+still raised; the sharing mode is per context, so a thread that predicts while another trains gets its
+own, correct results. (Fast kernels equal to their reference, split and unsplit: tests/test_layers.py.)"""
+import os
+import threading
+
 import numpy as np
 import pytest
 from threadpoolctl import threadpool_info
 
 import scratchnn as snn
-from scratchnn import backend, gradcheck, layers
+from scratchnn import backend, layers
+from scratchnn.backend import cpu
 
-from test_conv import CONV_CASES, POOL_CASES
+THREE = cpu.CPUSettings(num_threads=3, min_block_work=1)   # every job, however small, in three blocks
 
 
 @pytest.fixture
-def split(monkeypatch):
-    """Every job, however small, split into blocks over three threads (uneven blocks, as on any machine)."""
-    monkeypatch.setattr(backend, "_MIN_BLOCK_WORK", 1)
+def split():
     previous = backend.get_num_threads()
     backend.set_num_threads(3)
-    with backend.shared_work(1):
+    with backend.shared_work(1, THREE):
         yield
     backend.set_num_threads(previous)
 
@@ -34,24 +37,42 @@ def test_parallel_rows_covers_every_row_once(split):
     assert sorted(blocks) == [(0, 2), (2, 4), (4, 7)]
 
 
-def test_small_work_or_work_outside_shared_work_runs_in_one_call_here(monkeypatch):
+def test_small_work_or_work_outside_shared_work_runs_in_one_call_here():
     calls = []
     backend.parallel_rows(calls.append, 128, 1 << 30)                  # outside shared_work
-    with backend.shared_work(1 << 30):
+    with backend.shared_work(1 << 30, cpu.CPUSettings(2)):
         backend.parallel_rows(calls.append, 128, 100)                  # too small to split
     assert calls == [slice(0, 128)] * 2
 
 
-def test_shared_work_runs_blas_in_one_thread_and_restores_it(monkeypatch):
-    monkeypatch.setattr(backend, "_num_threads", 2)
-    blas_threads = lambda: [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
-    before = blas_threads()
-    with backend.shared_work(1 << 30):
-        assert blas_threads() == [1] * len(before)
-        with backend.shared_work(1 << 30):                             # nested: no change
-            assert blas_threads() == [1] * len(before)
-        assert backend._sharing
-    assert blas_threads() == before and not backend._sharing
+def test_shared_work_runs_blas_in_one_thread_and_restores_it():
+    """NumPy's BLAS (the libraries loaded when scratchnn first shares work) runs one thread per call inside,
+    and gets back the thread count it had when the outermost shared_work began."""
+    def numpy_blas_threads():
+        paths = {library.filepath for library in cpu._blas_controller.lib_controllers}
+        return [i["num_threads"] for i in threadpool_info() if i["filepath"] in paths]
+
+    with backend.shared_work(1 << 30, cpu.CPUSettings(2)):
+        pass                                                           # finds the libraries once
+    before = numpy_blas_threads()
+    assert before
+    with backend.shared_work(1 << 30, cpu.CPUSettings(2)):
+        assert numpy_blas_threads() == [1] * len(before)
+        with backend.shared_work(1 << 30, cpu.CPUSettings(2)):         # nested: no change
+            assert numpy_blas_threads() == [1] * len(before)
+        assert cpu.sharing() is not None
+    assert numpy_blas_threads() == before and cpu.sharing() is None
+
+
+def test_sharing_is_per_thread():
+    """Another thread does not run inside this thread's shared_work (the mode is a ContextVar)."""
+    seen = {}
+    with backend.shared_work(1, THREE):
+        worker = threading.Thread(target=lambda: seen.setdefault("other", cpu.sharing()))
+        worker.start()
+        worker.join()
+        seen["this"] = cpu.sharing()
+    assert seen == {"other": None, "this": THREE}
 
 
 @pytest.mark.parametrize("failing_block", [0, 2])
@@ -70,51 +91,30 @@ def test_set_num_threads_rejects_non_positive_integers(bad):
         backend.set_num_threads(bad)
 
 
+def test_default_threads_follow_the_cpu_allotment_and_the_environment(monkeypatch):
+    monkeypatch.setattr(cpu, "_settings", None)
+    monkeypatch.delenv("SCRATCHNN_NUM_THREADS", raising=False)
+    if hasattr(os, "sched_getaffinity"):
+        assert cpu.get_num_threads() == len(os.sched_getaffinity(0))
+    monkeypatch.setattr(cpu, "_settings", None)
+    monkeypatch.setenv("SCRATCHNN_NUM_THREADS", "5")
+    assert cpu.get_num_threads() == 5
+    monkeypatch.setattr(cpu, "_settings", None)
+
+
 @pytest.mark.parametrize("rows", [1, 2, 7, 10])
 def test_split_products_equal_numpy(split, rng, rows):
     a, b, c = rng.standard_normal((rows, 5)), rng.standard_normal((5, 4)), rng.standard_normal((rows, 4))
     np.testing.assert_allclose(backend.matmul(a, b, np.empty((rows, 4))), a @ b, rtol=1e-14)
-    out = np.empty((5, 4)).T                                          # a transposed view, as Conv2D passes
+    out = np.empty((5, 4)).T                                          # a transposed view
     np.testing.assert_allclose(backend.matmul_at(c, a, out), c.T @ a, rtol=1e-13)
+    np.testing.assert_allclose(backend.matmul_at(c, a), c.T @ a, rtol=1e-13)
 
 
-@pytest.mark.parametrize("name", sorted(CONV_CASES))
-def test_conv2d_gradients_when_split(split, rng, name):
-    args, shape = CONV_CASES[name]
-    gradcheck.assert_gradients_close(gradcheck.check_layer(layers.Conv2D(*args), rng.standard_normal(shape)), 1e-7)
-
-
-@pytest.mark.parametrize("name", sorted(POOL_CASES))
-def test_pooling_gradients_when_split(split, rng, name):
-    make, shape = POOL_CASES[name]
-    gradcheck.assert_gradients_close(gradcheck.check_layer(make(), rng.standard_normal(shape)), 1e-7)
-
-
-@pytest.mark.parametrize("make", [layers.ReLU, lambda: layers.Dense(4), layers.BatchNormalization],
-                         ids=["relu", "dense", "batchnorm"])
-def test_gradients_when_split(split, rng, make):
-    gradcheck.assert_gradients_close(gradcheck.check_layer(make(), rng.standard_normal((5, 6))), 1e-7)
-
-
-@pytest.mark.parametrize("training", [True, False])
-def test_batch_normalization_of_images_when_split(split, rng, training):
-    layer = layers.BatchNormalization(momentum=0.5)
-    x = rng.standard_normal((7, 4, 3, 5)) * 3 + 1
-    gradcheck.assert_gradients_close(gradcheck.check_layer(layer, x, training=training), 1e-7)
-    backend.set_num_threads(1)
-    alone = layers.BatchNormalization(momentum=0.5, dtype="float64")
-    alone.build(x.shape[1:])
-    for built in (layer, alone):
-        built.buffers["moving_mean"][...], built.buffers["moving_variance"][...] = 0.5, 2.0
-    np.testing.assert_allclose(layer.forward(x, training=training), alone.forward(x, training=training),
-                               rtol=1e-12)
-    np.testing.assert_allclose(layer.buffers["moving_variance"], alone.buffers["moving_variance"], rtol=1e-12)
-
-
-def small_cnn():
+def small_cnn(seed=0):
     model = snn.Sequential([layers.Conv2D(4, 3, padding="same", activation="relu"), layers.MaxPooling2D(2),
                             layers.Conv2D(6, 3, strides=2), layers.ReLU(), layers.Flatten(), layers.Dense(3)],
-                           input_shape=(9, 9, 2), seed=0, dtype="float64")
+                           input_shape=(9, 9, 2), seed=seed, dtype="float64")
     model.compile(loss="categorical_crossentropy", from_logits=True, optimizer=snn.optim.SGD(0.1, momentum=0.9))
     return model
 
@@ -123,9 +123,9 @@ def test_training_split_over_threads_follows_the_one_thread_run(rng, monkeypatch
     x, y = rng.standard_normal((11, 9, 9, 2)), rng.integers(0, 3, 11)
     alone = small_cnn()
     alone_losses = [alone.train_on_batch(x, y) for _ in range(3)]
-    monkeypatch.setattr(backend, "_MIN_BLOCK_WORK", 1)
     previous = backend.get_num_threads()
     backend.set_num_threads(3)
+    monkeypatch.setattr(cpu, "_settings", THREE)
     try:
         shared = small_cnn()
         shared_losses = [shared.train_on_batch(x, y) for _ in range(3)]
@@ -136,17 +136,78 @@ def test_training_split_over_threads_follows_the_one_thread_run(rng, monkeypatch
         np.testing.assert_allclose(mine, theirs, rtol=1e-10, atol=1e-13)
 
 
-@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
-def test_a_forked_child_splits_work_on_threads_of_its_own(monkeypatch):
-    import os
+def _run_threads(*targets):
+    errors = []
+
+    def guarded(target):
+        try:
+            target()
+        except BaseException as error:          # reported to the test below
+            errors.append(error)
+
+    threads = [threading.Thread(target=guarded, args=(t,)) for t in targets]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+
+
+def test_predict_from_a_second_thread_while_another_trains(rng, monkeypatch):
+    """The training thread shares its work over threads (its own context); a model predicting in a second
+    thread meanwhile gets exactly the outputs it gets alone."""
+    monkeypatch.setattr(cpu, "_settings", cpu.CPUSettings(2, min_block_work=1))
+    trained, watched = small_cnn(0), small_cnn(1)
+    x, y = rng.standard_normal((32, 9, 9, 2)), rng.integers(0, 3, 32)
+    probe = rng.standard_normal((16, 9, 9, 2))
+    expected = watched.predict(probe)
+    results = []
+
+    def train():
+        for _ in range(20):
+            trained.train_on_batch(x, y)
+
+    def predict():
+        for _ in range(40):
+            results.append(watched.predict(probe))
+
+    _run_threads(train, predict)
+    assert len(results) == 40
+    for result in results:
+        np.testing.assert_array_equal(result, expected)
+
+
+def test_two_threads_predicting_with_one_conv_model_get_right_answers(rng):
+    """Conv2D keeps nothing between calls, so concurrent predicts cannot overwrite each other."""
+    model = snn.Sequential([layers.Conv2D(8, 3, padding="same", activation="relu"), layers.Flatten(),
+                            layers.Dense(10)], input_shape=(28, 28, 1), seed=0)
+    batches = [rng.standard_normal((64, 28, 28, 1)).astype("float32") for _ in range(2)]
+    expected = [model.predict(b) for b in batches]
+    wrong = []
+
+    def predict(k):
+        def run():
+            for _ in range(50):
+                if not np.array_equal(model.predict(batches[k]), expected[k]):
+                    wrong.append(k)
+        return run
+
+    _run_threads(predict(0), predict(1))
+    assert wrong == []
+    assert all(not layer.tape for layer in model.layers)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_splits_work_on_threads_of_its_own():
     import signal
     import time
 
-    monkeypatch.setattr(backend, "_MIN_BLOCK_WORK", 1)
     previous = backend.get_num_threads()
     backend.set_num_threads(2)
+    two = cpu.CPUSettings(2, min_block_work=1)
     try:
-        with backend.shared_work(1):
+        with backend.shared_work(1, two):
             backend.parallel_rows(lambda rows: None, 7, 7)             # the parent's pool has a worker,
             time.sleep(0.1)                                            # idle now
             pid = os.fork()
@@ -157,8 +218,7 @@ def test_a_forked_child_splits_work_on_threads_of_its_own(monkeypatch):
                 def count(rows):
                     seen[rows] += 1
 
-                with backend.shared_work(1):
-                    backend.parallel_rows(count, 7, 7)
+                backend.parallel_rows(count, 7, 7)
                 os._exit(0 if seen.tolist() == [1] * 7 else 1)
         _, status = os.waitpid(pid, 0)
     finally:

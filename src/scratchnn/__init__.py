@@ -1,17 +1,22 @@
 """scratchnn: neural networks from scratch on NumPy, every gradient checked."""
-from . import backend, callbacks, datasets, gradcheck, initializers, layers, losses, metrics, optim, regularizers
-from . import schedules
-from . import explain, plot
-from .model import Sequential
+from . import backend, callbacks, datasets, gradcheck, initializers, layers, losses, metrics, models, optim
+from . import explain, regularizers, saving, schedules
+from ._version import __version__
+from .layers.base import reset_names as clear_session
+from .models import Sequential
+from .saving import load_model
 
-__version__ = "0.1.0"
+__all__ = ["Sequential", "load_model", "clear_session", "layers", "losses", "optim", "metrics", "callbacks",
+           "datasets", "initializers", "regularizers", "schedules", "gradcheck", "backend", "models", "saving",
+           "explain", "plot", "__version__"]
+
+_LAZY_MODULES = ("plot",)                 # optional parts, imported on first use: snn.plot.plot_model(...)
 
 
-def load_model(path):
-    """Read a model file written by ``model.save(path)``."""
-    from .io import load_model as _load_model
-    return _load_model(path)
-
-
-__all__ = ["Sequential", "load_model", "layers", "losses", "optim", "metrics", "callbacks", "datasets",
-           "initializers", "regularizers", "schedules", "gradcheck", "backend", "__version__"]
+def __getattr__(name):
+    if name in _LAZY_MODULES:
+        import importlib
+        module = importlib.import_module(f".{name}", __name__)
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

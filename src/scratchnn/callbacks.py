@@ -9,8 +9,9 @@ import inspect
 import math
 import os
 import sys
-import tempfile
 import time
+
+from .saving.files import atomic_file
 
 
 class Callback:
@@ -245,17 +246,9 @@ class ModelCheckpoint(Callback):
         self._write(self.last_path)
 
     def _write(self, path):
-        folder = os.path.dirname(os.path.abspath(path))
-        os.makedirs(folder, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".partial")
-        os.close(handle)
-        try:
-            (self.model.save_weights if self.save_weights_only else self.model.save)(temporary)
-            os.replace(temporary, path)
-        except BaseException:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
-            raise
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        with atomic_file(path) as stream:
+            (self.model.save_weights if self.save_weights_only else self.model.save)(stream)
 
 
 class ReduceLROnPlateau(Callback):

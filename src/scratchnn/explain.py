@@ -11,7 +11,7 @@ what ``predict`` returns: logits for a model compiled with ``from_logits=True``.
 import numpy as np
 
 from . import backend
-from .layers.base import shape_str
+from .layers.base import recording, shape_str
 
 
 def saliency(model, x, target=None, absolute=True, batch_size=256):
@@ -193,9 +193,8 @@ def _unbatch(values, single):
 
 
 def _check_count(name, value, method):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{method}: {name} must be a positive integer, got {value!r}")
-    return int(value)
+    from .validation import check_positive_int
+    return check_positive_int(name, value, method)
 
 
 def _as_baseline(x, baseline, method):
@@ -264,13 +263,13 @@ def _gradients(model, x, target, batch_size):
     try:
         for start in range(0, len(x), batch_size):
             rows = slice(start, start + batch_size)
-            outputs = model.forward(x[rows], training=False)
+            with recording(True):                                           # inference mode, recorded
+                outputs = model.forward(x[rows], training=False)
             seed = np.zeros_like(_flat(outputs))
             seed[np.arange(len(seed)), target[rows]] = 1                    # dL/dy = one-hot on the target
             grads[rows] = model.backward(seed.reshape(outputs.shape), input_grad=True)   # dL/dx = dy_t/dx
     finally:
-        for layer in model.layers:
-            layer.clear_cache()
+        model.clear_cache()
     return grads
 
 

@@ -2,10 +2,15 @@
 
 forward(y_pred, y_true, sample_weight=None) -> float     mean over the batch of w_i * loss_i
 backward() -> dLoss/dy_pred                              same shape as y_pred
-"""
-import numpy as np
 
-from .layers.activations import log_softmax, sigmoid
+The array module comes from the predictions (``backend.namespace(y_pred)``): the same code runs on NumPy,
+CuPy or another array namespace. Class labels are read by ``labels.class_indices``.
+"""
+from __future__ import annotations
+
+from .backend.namespace import namespace, to_numpy
+from .backend.special import log_softmax, sigmoid
+from .labels import class_indices
 
 EPSILON = 1e-7
 
@@ -17,14 +22,16 @@ def _as_2d(y):
 class Loss:
     name = "loss"
 
-    def __call__(self, y_true, y_pred, sample_weight=None):
+    def __call__(self, y_true, y_pred, sample_weight=None) -> float:
         """Keras order: loss(y_true, y_pred)."""
-        return self.forward(np.asarray(y_pred), np.asarray(y_true), sample_weight)
+        xp = namespace(y_pred, y_true)
+        return self.forward(xp.asarray(y_pred), xp.asarray(y_true), sample_weight)
 
-    def reduce(self, per_sample, sample_weight):
+    def reduce(self, per_sample, sample_weight) -> float:
         """Mean over the batch of (optionally weighted) per-sample losses; keeps the weights for backward."""
         n = len(per_sample)
-        self.weight = None if sample_weight is None else np.asarray(sample_weight, per_sample.dtype).reshape(n)
+        xp = namespace(per_sample)
+        self.weight = None if sample_weight is None else xp.asarray(sample_weight, dtype=per_sample.dtype).reshape(n)
         if self.weight is not None:
             per_sample = per_sample * self.weight
         return float(per_sample.sum() / n)
@@ -44,7 +51,7 @@ class Loss:
                              f"(the model's output), got {y_true.shape}")
         return y_true.astype(y_pred.dtype, copy=False)
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {}
 
 
@@ -52,7 +59,7 @@ class MeanSquaredError(Loss):
     """loss_i = mean_j (y_pred_ij - y_true_ij)^2"""
     name = "mean_squared_error"
 
-    def forward(self, y_pred, y_true, sample_weight=None):
+    def forward(self, y_pred, y_true, sample_weight=None) -> float:
         y_true = self.check_same_shape(y_pred, y_true)
         self.shape = y_pred.shape
         self.diff = _as_2d(y_pred - y_true)
@@ -66,14 +73,15 @@ class MeanAbsoluteError(Loss):
     """loss_i = mean_j |y_pred_ij - y_true_ij|"""
     name = "mean_absolute_error"
 
-    def forward(self, y_pred, y_true, sample_weight=None):
+    def forward(self, y_pred, y_true, sample_weight=None) -> float:
         y_true = self.check_same_shape(y_pred, y_true)
         self.shape = y_pred.shape
         self.diff = _as_2d(y_pred - y_true)
-        return self.reduce(np.abs(self.diff).mean(axis=1), sample_weight)
+        return self.reduce(namespace(self.diff).abs(self.diff).mean(axis=1), sample_weight)
 
     def backward(self):                                  # dL/dy_pred = sign(y_pred - y_true) / (N d)
-        return self.scale(np.sign(self.diff) / self.diff.shape[1]).reshape(self.shape)
+        xp = namespace(self.diff)
+        return self.scale(xp.sign(self.diff) / self.diff.shape[1]).reshape(self.shape)
 
 
 class BinaryCrossentropy(Loss):
@@ -84,12 +92,13 @@ class BinaryCrossentropy(Loss):
     """
     name = "binary_crossentropy"
 
-    def __init__(self, from_logits=False):
+    def __init__(self, from_logits: bool = False):
         self.from_logits = bool(from_logits)
 
-    def forward(self, y_pred, y_true, sample_weight=None):
+    def forward(self, y_pred, y_true, sample_weight=None) -> float:
+        xp = namespace(y_pred)
         y_true = self.check_same_shape(y_pred, y_true)
-        if np.any((y_true < 0) | (y_true > 1)):
+        if xp.any((y_true < 0) | (y_true > 1)):
             raise ValueError("BinaryCrossentropy expected targets in [0, 1], got values in "
                              f"[{y_true.min()}, {y_true.max()}]")
         self.shape = y_pred.shape
@@ -97,10 +106,10 @@ class BinaryCrossentropy(Loss):
         self.y = y
         if self.from_logits:
             self.z = z
-            per_elem = np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))
+            per_elem = xp.maximum(z, 0) - z * y + xp.log1p(xp.exp(-xp.abs(z)))
         else:
-            self.p = np.clip(z, EPSILON, 1 - EPSILON)
-            per_elem = -(y * np.log(self.p) + (1 - y) * np.log1p(-self.p))
+            self.p = xp.clip(z, EPSILON, 1 - EPSILON)
+            per_elem = -(y * xp.log(self.p) + (1 - y) * xp.log1p(-self.p))
         return self.reduce(per_elem.mean(axis=1), sample_weight)
 
     def backward(self):
@@ -111,7 +120,7 @@ class BinaryCrossentropy(Loss):
             grad = (self.p - self.y) / (self.p * (1 - self.p)) / d   # dL/dp = (p - y) / (p (1 - p) N d)
         return self.scale(grad).reshape(self.shape)
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {"from_logits": self.from_logits}
 
 
@@ -123,43 +132,51 @@ class CategoricalCrossentropy(Loss):
     """
     name = "categorical_crossentropy"
 
-    def __init__(self, from_logits=False):
+    def __init__(self, from_logits: bool = False):
         self.from_logits = bool(from_logits)
 
     def one_hot(self, y_true, y_pred):
+        """The targets as (N, K) rows: one-hot (or soft) targets as they are, integer labels one-hot encoded.
+
+        Integer labels are read by ``class_indices`` (on the host: they are N small numbers); unlike a
+        metric, a loss refuses fractional (N,) targets instead of reading them as probabilities of class 1,
+        since rounding a soft target would change the gradient.
+        """
         n, k = y_pred.shape
         if y_true.shape == (n, k):
             return y_true.astype(y_pred.dtype, copy=False)
-        labels = y_true.reshape(-1) if y_true.shape in ((n,), (n, 1)) else None
-        if labels is None or (labels.dtype.kind == "f" and np.any(labels != np.round(labels))):
+        labels = to_numpy(y_true).reshape(-1) if y_true.shape in ((n,), (n, 1)) else None
+        if labels is None or labels.dtype.kind not in "biuf" or (
+                labels.dtype.kind == "f" and (labels != labels.round()).any()):
             raise ValueError(f"{type(self).__name__} expected integer labels of shape (N,) or one-hot "
                              f"targets of shape {(n, k)}, got {y_true.dtype} array of shape {y_true.shape}")
         if labels.size and (labels.min() < 0 or labels.max() >= k):
             raise ValueError(f"{type(self).__name__} expected labels in [0, {k}), got labels in "
                              f"[{labels.min()}, {labels.max()}]")
-        onehot = np.zeros((n, k), dtype=y_pred.dtype)
-        onehot[np.arange(n), labels.astype(np.intp)] = 1
-        return onehot
+        xp = namespace(y_pred)
+        labels = xp.asarray(class_indices(labels, type(self).__name__, num_classes=k))
+        return (labels[:, None] == xp.arange(k)).astype(y_pred.dtype)
 
-    def forward(self, y_pred, y_true, sample_weight=None):
+    def forward(self, y_pred, y_true, sample_weight=None) -> float:
         if y_pred.ndim != 2:
             raise ValueError(f"{type(self).__name__} expected predictions of shape (N, classes), got {y_pred.shape}")
         self.y = self.one_hot(y_true, y_pred)
         if self.from_logits:
             log_p = self.log_p = log_softmax(y_pred)
         else:
-            self.p = np.clip(y_pred, EPSILON, 1.0)
-            log_p = np.log(self.p)
+            xp = namespace(y_pred)
+            self.p = xp.clip(y_pred, EPSILON, 1.0)
+            log_p = xp.log(self.p)
         return self.reduce(-(self.y * log_p).sum(axis=1), sample_weight)
 
     def backward(self):
         if self.from_logits:
-            grad = np.exp(self.log_p) - self.y               # dL/dz = softmax(z) - y, then / N
+            grad = namespace(self.log_p).exp(self.log_p) - self.y               # dL/dz = softmax(z) - y, then / N
         else:
             grad = -self.y / self.p                          # dL/dp = -y / p, then / N
         return self.scale(grad)
 
-    def get_config(self):
+    def get_config(self) -> dict:
         return {"from_logits": self.from_logits}
 
 
@@ -173,7 +190,7 @@ LOSSES = {
 }
 
 
-def get(identifier, from_logits=False):
+def get(identifier, from_logits: bool = False) -> Loss:
     """A Loss from a name ("categorical_crossentropy", "mse", ...) or a Loss instance."""
     if isinstance(identifier, Loss):
         return identifier
@@ -187,11 +204,11 @@ def get(identifier, from_logits=False):
     raise ValueError(f"Unknown loss {identifier!r}; valid names: {sorted(LOSSES)}")
 
 
-def serialize(loss):
+def serialize(loss: Loss) -> dict:
     return {"class_name": type(loss).__name__, "config": loss.get_config()}
 
 
-def deserialize(config):
+def deserialize(config: dict) -> Loss:
     classes = {cls.__name__: cls for cls in LOSSES.values()}
     if config["class_name"] not in classes:
         raise ValueError(f"Unknown loss {config['class_name']!r}; valid: {sorted(classes)}")

@@ -1,15 +1,24 @@
-"""Metrics: streaming (update per batch, result per epoch) and plain functions on whole arrays."""
+"""Metrics: streaming (update per batch, result per epoch) and plain functions on whole arrays.
+
+Labels are read by ``labels.class_indices`` (the one label decoder): integer labels (N,) / (N, 1), one-hot
+or per-class scores (N, K) (argmax), or probabilities of class 1 (N,) (>= 0.5 is class 1). The per-sample
+math of the mean metrics takes its array module from the predictions (``backend.namespace(y_pred)``); the
+running totals, confusion counts and AUC scores are kept on the host in NumPy.
+"""
+from __future__ import annotations
+
 import copy
 
 import numpy as np
 
+from .backend.namespace import namespace, to_numpy
+from .labels import class_indices
+from .validation import check_positive_int
 
-def _labels(y_true, n_classes):
-    """Integer class labels from integer labels (N,) / (N, 1) or one-hot (N, K)."""
-    y_true = np.asarray(y_true)
-    if y_true.ndim == 2 and y_true.shape[1] == n_classes and n_classes > 1:
-        return y_true.argmax(axis=1)
-    return y_true.reshape(-1)
+
+def _labels(y_true, n_classes: int, name: str) -> np.ndarray:
+    """Integer class labels in [0, n_classes) on the host, by class_indices's rules."""
+    return class_indices(to_numpy(y_true), name, num_classes=n_classes)
 
 
 def _weights(sample_weight, n):
@@ -53,13 +62,14 @@ class MeanMetric(Metric):
     def reset(self):
         self.total, self.count = 0.0, 0.0
 
-    def update(self, y_true, y_pred, sample_weight=None):
-        values = self.fn(np.asarray(y_true), np.asarray(y_pred))
+    def update(self, y_true, y_pred, sample_weight=None) -> None:
+        xp = namespace(y_pred)
+        values = self.fn(y_true, xp.asarray(y_pred))
         if sample_weight is None:
             self.total += float(values.sum())
             self.count += len(values)
         else:
-            weights = np.asarray(sample_weight, dtype=float).reshape(-1)
+            weights = xp.asarray(sample_weight, dtype=xp.float64).reshape(-1)
             self.total += float((values * weights).sum())
             self.count += float(weights.sum())
 
@@ -68,40 +78,48 @@ class MeanMetric(Metric):
 
 
 def categorical_accuracy(y_true, y_pred):
-    return (y_pred.argmax(axis=1) == _labels(y_true, y_pred.shape[1])).astype(float)
+    """1 where the argmax of the (N, K) outputs is the true class, else 0 (float64)."""
+    xp = namespace(y_pred)
+    labels = xp.asarray(_labels(y_true, y_pred.shape[1], "accuracy"))
+    return (y_pred.argmax(axis=1) == labels).astype(xp.float64)
 
 
-def binary_accuracy_fn(threshold):
+def binary_accuracy_fn(threshold: float):
     def binary_accuracy(y_true, y_pred):
+        """Per sample, the fraction of outputs on the side of ``threshold`` of their target (targets: >= 0.5
+        is 1, as in class_indices; element by element, so several independent binary outputs work too)."""
+        xp = namespace(y_pred)
         pred = (y_pred.reshape(len(y_pred), -1) > threshold)
-        return (pred == (y_true.reshape(len(y_true), -1) > 0.5)).mean(axis=1)
+        target = xp.asarray(y_true).reshape(len(y_true), -1) >= 0.5
+        return (pred == target).astype(xp.float64).mean(axis=1)
     return binary_accuracy
 
 
-def top_k_accuracy_fn(k):
+def top_k_accuracy_fn(k: int):
     def top_k_accuracy(y_true, y_pred):
         """1 where the true class scores among the k highest (ties counted in its favour, as Keras)."""
-        labels = _labels(y_true, y_pred.shape[1]).astype(np.intp)
-        true_score = y_pred[np.arange(len(y_pred)), labels]
-        return ((y_pred > true_score[:, None]).sum(axis=1) < k).astype(float)
+        xp = namespace(y_pred)
+        labels = xp.asarray(_labels(y_true, y_pred.shape[1], "top_k_accuracy"))
+        true_score = y_pred[xp.arange(len(y_pred)), labels]
+        return ((y_pred > true_score[:, None]).sum(axis=1) < k).astype(xp.float64)
     return top_k_accuracy
 
 
 def squared_error(y_true, y_pred):
-    return ((y_pred.reshape(len(y_pred), -1) - y_true.reshape(len(y_pred), -1)) ** 2).mean(axis=1)
+    xp = namespace(y_pred)
+    return ((y_pred.reshape(len(y_pred), -1) - xp.asarray(y_true).reshape(len(y_pred), -1)) ** 2).mean(axis=1)
 
 
 def absolute_error(y_true, y_pred):
-    return np.abs(y_pred.reshape(len(y_pred), -1) - y_true.reshape(len(y_pred), -1)).mean(axis=1)
+    xp = namespace(y_pred)
+    return xp.abs(y_pred.reshape(len(y_pred), -1) - xp.asarray(y_true).reshape(len(y_pred), -1)).mean(axis=1)
 
 
 class TopKAccuracy(MeanMetric):
     """Fraction of samples whose true class is among the k highest outputs (Keras's top_k_categorical_accuracy)."""
 
-    def __init__(self, k=5, name=None):
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
-            raise ValueError(f"TopKAccuracy: k must be a positive integer, got {k!r}")
-        self.k = int(k)
+    def __init__(self, k: int = 5, name: str | None = None):
+        self.k = check_positive_int("k", k, "TopKAccuracy")
         super().__init__(name or "top_k_accuracy", top_k_accuracy_fn(self.k))
 
 
@@ -153,12 +171,12 @@ class ConfusionMetric(Metric):
     def reset(self):
         self.matrix = None
 
-    def update(self, y_true, y_pred, sample_weight=None):
-        y_pred = np.asarray(y_pred)
+    def update(self, y_true, y_pred, sample_weight=None) -> None:
+        y_pred = to_numpy(y_pred)
         one_output = y_pred.ndim == 1 or y_pred.shape[1] == 1
         num_classes = 2 if one_output else y_pred.shape[1]
         pred = _predicted_classes(y_pred, self.from_logits)
-        true = np.asarray(y_true).reshape(-1) > 0.5 if one_output else _labels(y_true, num_classes)
+        true = _labels(y_true, num_classes, self.name)
         counts = _confusion(true, pred, num_classes, _weights(sample_weight, len(pred)))
         self.matrix = counts if self.matrix is None else self.matrix + counts
 
@@ -202,9 +220,12 @@ def _binary_scores(y_pred):
     raise ValueError(f"auc is binary: expected outputs of shape (N,), (N, 1) or (N, 2), got {y_pred.shape}")
 
 
-def roc_auc(y_true, scores, sample_weight=None):
-    """Exact area under the ROC curve (ties in the scores give the diagonal, as scikit-learn)."""
-    positive = np.asarray(y_true).reshape(-1) > 0.5
+def roc_auc(y_true, scores, sample_weight=None) -> float:
+    """Exact area under the ROC curve (ties in the scores give the diagonal, as scikit-learn).
+
+    y_true: labels 0 / 1, (N, 2) one-hot rows, or probabilities of class 1 (>= 0.5 is positive).
+    """
+    positive = class_indices(y_true, "roc_auc", num_classes=2) == 1
     weights = _weights(sample_weight, len(positive))
     order = np.argsort(-np.asarray(scores, dtype=float), kind="stable")
     sorted_scores = np.asarray(scores, dtype=float)[order]
@@ -226,17 +247,16 @@ class AUC(Metric):
     def reset(self):
         self.true, self.scores, self.weights = [], [], []
 
-    def update(self, y_true, y_pred, sample_weight=None):
-        scores = _binary_scores(y_pred)
-        true = _labels(y_true, 2) if np.ndim(y_pred) == 2 and np.shape(y_pred)[1] == 2 else np.asarray(y_true)
-        self.true.append(np.asarray(true).reshape(-1))
+    def update(self, y_true, y_pred, sample_weight=None) -> None:
+        scores = _binary_scores(to_numpy(y_pred))
+        self.true.append(_labels(y_true, 2, self.name))
         self.scores.append(scores)
         self.weights.append(_weights(sample_weight, len(scores)))
 
     def result(self):
         if not self.true:
             return 0.0
-        true = np.concatenate(self.true) > 0.5
+        true = np.concatenate(self.true) == 1
         if true.all() or not true.any():
             raise ValueError("auc needs both classes among the labels seen; got only "
                              f"{'positives' if true.all() else 'negatives'}")
@@ -244,24 +264,14 @@ class AUC(Metric):
 
 
 # ---- whole-array functions ---------------------------------------------------------------------
-def _as_class_labels(y, name):
-    y = np.asarray(y)
-    if y.ndim == 2 and y.shape[1] > 1:
-        return y.argmax(axis=1)
-    y = y.reshape(-1)
-    if y.dtype.kind == "f" and np.any(y != np.round(y)):
-        raise ValueError(f"{name}: expected integer class labels or (N, K) scores, got non-integer floats")
-    if y.size and y.min() < 0:
-        raise ValueError(f"{name}: expected class labels >= 0, got {y.min()}")
-    return y.astype(np.intp)
-
-
-def confusion_matrix(y_true, y_pred, num_classes=None, sample_weight=None):
+def confusion_matrix(y_true, y_pred, num_classes: int | None = None, sample_weight=None) -> np.ndarray:
     """Counts C[i, j] of samples of true class i predicted as class j (scikit-learn's layout).
 
-    y_true and y_pred are integer labels, or one-hot / per-class scores (argmax is taken).
+    y_true and y_pred are read by ``labels.class_indices``: integer labels, one-hot / per-class scores
+    (argmax is taken), or probabilities of class 1 (>= 0.5 is class 1).
     """
-    true, pred = _as_class_labels(y_true, "confusion_matrix"), _as_class_labels(y_pred, "confusion_matrix")
+    true = class_indices(to_numpy(y_true), "confusion_matrix: y_true")
+    pred = class_indices(to_numpy(y_pred), "confusion_matrix: y_pred")
     if len(true) != len(pred):
         raise ValueError(f"confusion_matrix: y_true and y_pred need the same length, got {len(true)} and {len(pred)}")
     largest = int(max(true.max(initial=-1), pred.max(initial=-1)))
@@ -273,7 +283,8 @@ def confusion_matrix(y_true, y_pred, num_classes=None, sample_weight=None):
     return counts if sample_weight is not None else counts.astype(np.int64)
 
 
-def classification_report(y_true, y_pred, num_classes=None, target_names=None, digits=2, output_dict=False):
+def classification_report(y_true, y_pred, num_classes: int | None = None, target_names=None, digits: int = 2,
+                          output_dict: bool = False) -> str | dict:
     """Per-class precision, recall, F1 and support, then accuracy and macro / weighted averages.
 
     The text (and, with output_dict=True, the dict) has scikit-learn's layout, over classes 0..K-1.
@@ -309,7 +320,7 @@ METRICS = {"top_k_accuracy": TopKAccuracy, "top_k_categorical_accuracy": TopKAcc
            "recall": Recall, "f1": F1Score, "f1_score": F1Score, "auc": AUC}
 
 
-def get(identifier, output_dim=None, from_logits=False):
+def get(identifier, output_dim: int | None = None, from_logits: bool = False) -> Metric:
     """A fresh Metric from a name or a Metric; "accuracy" picks binary (one output) or categorical accuracy.
 
     With from_logits the binary threshold is 0 (a logit), else 0.5 (a probability).

@@ -4,29 +4,21 @@ The optimizer calls ``schedule(optimizer.iterations)`` before each update, so st
 first update. That is the rate PyTorch's scheduler gives when ``scheduler.step()`` is called after every
 ``optimizer.step()`` (per batch, not per epoch).
 """
+from __future__ import annotations
+
 import bisect
 import math
-import numbers
+
+from .validation import check_non_negative_int, check_number, check_positive_int
 
 
-def _check_number(owner, name, value, minimum=0.0, strict=False):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ValueError(f"{owner}: {name} must be a finite number, got {value!r}")
-    if value < minimum or (strict and value == minimum):
-        bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
-        raise ValueError(f"{owner}: {name} must be {bound}, got {value!r}")
-    return float(value)
+def _check_rate(owner: str, name: str, value, strict: bool = False) -> float:
+    """A finite number >= 0 (> 0 with strict): "ExponentialDecay: decay_rate must be > 0, got 0"."""
+    return check_number(name, value, owner, low=0, low_open=strict)
 
 
-def _check_steps(owner, name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
-        raise ValueError(f"{owner}: {name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def _check_step(owner, step):
-    if step < 0:
-        raise ValueError(f"{owner}: step must be >= 0, got {step!r}")
+def _check_step(owner: str, step):
+    check_number("step", step, owner, low=0)
     return step
 
 
@@ -57,9 +49,9 @@ class ExponentialDecay(LearningRateSchedule):
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False):
         owner = "ExponentialDecay"
-        self.initial_learning_rate = _check_number(owner, "initial_learning_rate", initial_learning_rate, strict=True)
-        self.decay_steps = _check_steps(owner, "decay_steps", decay_steps)
-        self.decay_rate = _check_number(owner, "decay_rate", decay_rate, strict=True)
+        self.initial_learning_rate = _check_rate(owner, "initial_learning_rate", initial_learning_rate, strict=True)
+        self.decay_steps = check_positive_int("decay_steps", decay_steps, owner)
+        self.decay_rate = _check_rate(owner, "decay_rate", decay_rate, strict=True)
         self.staircase = bool(staircase)
 
     def __call__(self, step):
@@ -77,10 +69,10 @@ class StepDecay(LearningRateSchedule):
     """lr = initial_learning_rate * gamma ** (step // step_size) (torch's StepLR)."""
 
     def __init__(self, initial_learning_rate, step_size, gamma=0.1):
-        self.initial_learning_rate = _check_number("StepDecay", "initial_learning_rate", initial_learning_rate,
+        self.initial_learning_rate = _check_rate("StepDecay", "initial_learning_rate", initial_learning_rate,
                                                    strict=True)
-        self.step_size = _check_steps("StepDecay", "step_size", step_size)
-        self.gamma = _check_number("StepDecay", "gamma", gamma, strict=True)
+        self.step_size = check_positive_int("step_size", step_size, "StepDecay")
+        self.gamma = _check_rate("StepDecay", "gamma", gamma, strict=True)
 
     def __call__(self, step):
         return self.initial_learning_rate * self.gamma ** (_check_step("StepDecay", step) // self.step_size)
@@ -104,8 +96,8 @@ class PiecewiseConstantDecay(LearningRateSchedule):
                              f"{len(values)} values for {len(boundaries)} boundaries")
         if any(b >= c for b, c in zip(boundaries, boundaries[1:])):
             raise ValueError(f"PiecewiseConstantDecay: boundaries must increase strictly, got {boundaries}")
-        self.boundaries = [_check_number("PiecewiseConstantDecay", "boundary", b) for b in boundaries]
-        self.values = [_check_number("PiecewiseConstantDecay", "value", v) for v in values]
+        self.boundaries = [_check_rate("PiecewiseConstantDecay", "boundary", b) for b in boundaries]
+        self.values = [_check_rate("PiecewiseConstantDecay", "value", v) for v in values]
 
     def __call__(self, step):
         return self.values[bisect.bisect_left(self.boundaries, _check_step("PiecewiseConstantDecay", step))]
@@ -127,18 +119,14 @@ class CosineDecay(LearningRateSchedule):
 
     def __init__(self, initial_learning_rate, decay_steps, alpha=0.0, warmup_target=None, warmup_steps=0):
         owner = "CosineDecay"
-        self.initial_learning_rate = _check_number(owner, "initial_learning_rate", initial_learning_rate)
-        self.decay_steps = _check_steps(owner, "decay_steps", decay_steps)
-        self.alpha = _check_number(owner, "alpha", alpha)
-        if self.alpha > 1:
-            raise ValueError(f"CosineDecay: alpha must be in [0, 1], got {alpha!r}")
-        self.warmup_target = None if warmup_target is None else _check_number(owner, "warmup_target",
+        self.initial_learning_rate = _check_rate(owner, "initial_learning_rate", initial_learning_rate)
+        self.decay_steps = check_positive_int("decay_steps", decay_steps, owner)
+        self.alpha = check_number("alpha", alpha, owner, low=0, high=1)
+        self.warmup_target = None if warmup_target is None else _check_rate(owner, "warmup_target",
                                                                               warmup_target, strict=True)
-        if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, numbers.Integral) or warmup_steps < 0:
-            raise ValueError(f"CosineDecay: warmup_steps must be an integer >= 0, got {warmup_steps!r}")
-        if warmup_steps and self.warmup_target is None:
+        self.warmup_steps = check_non_negative_int("warmup_steps", warmup_steps, owner)
+        if self.warmup_steps and self.warmup_target is None:
             raise ValueError("CosineDecay: warmup_steps needs warmup_target (the rate reached after warmup)")
-        self.warmup_steps = int(warmup_steps)
 
     def __call__(self, step):
         step = _check_step("CosineDecay", step)
@@ -167,11 +155,11 @@ class PolynomialDecay(LearningRateSchedule):
 
     def __init__(self, initial_learning_rate, decay_steps, end_learning_rate=0.0001, power=1.0, cycle=False):
         owner = "PolynomialDecay"
-        self.initial_learning_rate = _check_number(owner, "initial_learning_rate", initial_learning_rate,
+        self.initial_learning_rate = _check_rate(owner, "initial_learning_rate", initial_learning_rate,
                                                    strict=True)
-        self.decay_steps = _check_steps(owner, "decay_steps", decay_steps)
-        self.end_learning_rate = _check_number(owner, "end_learning_rate", end_learning_rate)
-        self.power = _check_number(owner, "power", power, strict=True)
+        self.decay_steps = check_positive_int("decay_steps", decay_steps, owner)
+        self.end_learning_rate = _check_rate(owner, "end_learning_rate", end_learning_rate)
+        self.power = _check_rate(owner, "power", power, strict=True)
         self.cycle = bool(cycle)
 
     def __call__(self, step):
@@ -202,13 +190,11 @@ class OneCycle(LearningRateSchedule):
     def __init__(self, max_learning_rate, total_steps, pct_start=0.3, div_factor=25.0, final_div_factor=1e4,
                  anneal_strategy="cos", three_phase=False):
         owner = "OneCycle"
-        self.max_learning_rate = _check_number(owner, "max_learning_rate", max_learning_rate, strict=True)
-        self.total_steps = _check_steps(owner, "total_steps", total_steps)
-        self.pct_start = _check_number(owner, "pct_start", pct_start)
-        if self.pct_start >= 1:
-            raise ValueError(f"OneCycle: pct_start must be in [0, 1), got {pct_start!r}")
-        self.div_factor = _check_number(owner, "div_factor", div_factor, strict=True)
-        self.final_div_factor = _check_number(owner, "final_div_factor", final_div_factor, strict=True)
+        self.max_learning_rate = _check_rate(owner, "max_learning_rate", max_learning_rate, strict=True)
+        self.total_steps = check_positive_int("total_steps", total_steps, owner)
+        self.pct_start = check_number("pct_start", pct_start, owner, low=0, high=1, high_open=True)
+        self.div_factor = _check_rate(owner, "div_factor", div_factor, strict=True)
+        self.final_div_factor = _check_rate(owner, "final_div_factor", final_div_factor, strict=True)
         if anneal_strategy not in ("cos", "linear"):
             raise ValueError(f"OneCycle: anneal_strategy must be 'cos' or 'linear', got {anneal_strategy!r}")
         self.anneal_strategy = anneal_strategy

@@ -151,7 +151,7 @@ class TrainableNeuralNetwork:
     def to_sequential(self, dtype="float64"):
         """The same network built from library layers (float64 by default), holding these weights."""
         from .layers import Dense
-        from .model import Sequential
+        from .models import Sequential
         model = Sequential([Dense(2, activation="sigmoid"), Dense(1, activation="sigmoid")],
                            input_shape=(2,), dtype=dtype)
         model.set_weights(self.dense_weights())

@@ -1,12 +1,12 @@
 """MNIST and Fashion-MNIST from their four IDX files, in the layout of keras.datasets."""
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 from urllib import request
 
 import numpy as np
 
+from ..saving.files import atomic_file
 from .idx import read_idx
 
 FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -119,10 +119,8 @@ def _download(filename, folder, mirrors, sha256):
             failures.append(f"{url}: SHA-256 {digest} does not match the expected {sha256}")
             continue
         folder.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=folder, prefix=filename, suffix=".part")
-        with os.fdopen(handle, "wb") as f:
-            f.write(payload)
-        os.replace(temporary, folder / filename)
+        with atomic_file(folder / filename) as stream:
+            stream.write(payload)
         return folder / filename
     raise ConnectionError(f"could not download {filename}:\n  " + "\n  ".join(failures) +
                           f"\nWithout a network, copy the four IDX files ({', '.join(FILES)}, raw or .gz) "

@@ -1,16 +1,13 @@
 """Toy datasets: the seeds' tables (gender, exam scores, XOR) and seeded 2-D point clouds (spirals, moons, blobs)."""
+from __future__ import annotations
+
 import numpy as np
 
 from .. import backend
+from ..validation import check_int, check_positive_int
 
 GENDER_NAMES = ("Alice", "Bob", "Charlie", "Diana")
 GENDER_SHIFT = (135.0, 66.0)
-
-
-def _check_count(name, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def gender(shift=True, dtype=None):
@@ -54,8 +51,8 @@ def make_spirals(n_samples=300, n_classes=3, noise=0.2, seed=None, dtype=None):
     Arm k: radius r in linspace(0, 1), angle t = linspace(4k, 4(k + 1)) + noise * N(0, 1); point
     (r sin t, r cos t). Returns x (n, 2) of ``dtype`` and integer labels y (n,), n = per-arm count * n_classes.
     """
-    n_classes = _check_count("make_spirals: n_classes", n_classes, 2)
-    per_class = _check_count("make_spirals: n_samples", n_samples, n_classes) // n_classes
+    n_classes = check_int("n_classes", n_classes, "make_spirals", 2)
+    per_class = check_int("n_samples", n_samples, "make_spirals", n_classes) // n_classes
     rng = backend.make_rng(seed)
     radius = np.tile(np.linspace(0.0, 1.0, per_class), n_classes)
     starts = np.repeat(np.arange(n_classes) * 4.0, per_class)
@@ -71,7 +68,7 @@ def make_moons(n_samples=100, noise=0.0, shuffle=True, seed=None, dtype=None):
     (1 - cos t, 0.5 - sin t) for the rest. Gaussian noise of standard deviation ``noise`` is added.
     Returns x (n_samples, 2) of ``dtype`` and integer labels y (n_samples,).
     """
-    n_samples = _check_count("make_moons: n_samples", n_samples, 2)
+    n_samples = check_int("n_samples", n_samples, "make_moons", 2)
     rng = backend.make_rng(seed)
     n_out = n_samples // 2
     n_in = n_samples - n_out
@@ -95,12 +92,12 @@ def make_blobs(n_samples=100, centers=3, n_features=2, cluster_std=1.0, center_b
     n_samples // k points, the first n_samples % k clusters one more; each point is its center plus
     cluster_std * N(0, 1). With return_centers=True the (k, n_features) centers come third.
     """
-    n_samples = _check_count("make_blobs: n_samples", n_samples)
+    n_samples = check_positive_int("n_samples", n_samples, "make_blobs")
     rng = backend.make_rng(seed)
     if isinstance(centers, (int, np.integer)) and not isinstance(centers, bool):
-        n_features = _check_count("make_blobs: n_features", n_features)
-        centers = rng.uniform(center_box[0], center_box[1], size=(_check_count("make_blobs: centers", centers),
-                                                                  n_features))
+        n_features = check_positive_int("n_features", n_features, "make_blobs")
+        count = check_positive_int("centers", centers, "make_blobs")
+        centers = rng.uniform(center_box[0], center_box[1], size=(count, n_features))
     centers = np.asarray(centers, dtype=np.float64)
     if centers.ndim != 2 or len(centers) == 0:
         raise ValueError(f"make_blobs: centers must be a positive count or an array of shape (k, n_features), "

@@ -1,7 +1,10 @@
 """Data utilities: one-hot labels, a seeded (stratified) split, feature scalers and a batch iterator."""
+from __future__ import annotations
+
 import numpy as np
 
 from .. import backend
+from ..validation import check_number, check_positive_int
 
 
 def to_categorical(y, num_classes=None, dtype="float32"):
@@ -30,13 +33,16 @@ def to_categorical(y, num_classes=None, dtype="float32"):
     return onehot.reshape(labels.shape + (num_classes,))
 
 
-def _test_count(n, test_size):
-    if isinstance(test_size, (float, np.floating)) and 0.0 < test_size < 1.0:
-        count = int(np.ceil(n * test_size))
-    elif isinstance(test_size, (int, np.integer)) and not isinstance(test_size, bool) and 0 < test_size:
-        count = int(test_size)
-    else:
-        raise ValueError(f"train_test_split: test_size must be a float in (0, 1) or a positive int, got {test_size!r}")
+def _test_count(n: int, test_size) -> int:
+    try:
+        if isinstance(test_size, (float, np.floating)):
+            fraction = check_number("test_size", test_size, "train_test_split", 0, 1, low_open=True, high_open=True)
+            count = int(np.ceil(n * fraction))
+        else:
+            count = check_positive_int("test_size", test_size, "train_test_split")
+    except ValueError:
+        raise ValueError(f"train_test_split: test_size must be a float in (0, 1) or a positive int, "
+                         f"got {test_size!r}") from None
     if not 0 < count < n:
         raise ValueError(f"train_test_split: test_size={test_size!r} leaves {n - count} of {n} samples for "
                          "training; both parts must be non-empty")
@@ -169,7 +175,9 @@ class BatchIterator:
     Only an index permutation is made per epoch; each batch gathers its rows with ``a[idx]``, so the
     dataset itself is never copied whole. ``len(it)`` is the number of batches per epoch.
 
-    >>> for xb, yb in BatchIterator(x, y, batch_size=128, seed=0): ...
+    >>> x, y = np.arange(10).reshape(5, 2), np.arange(5)
+    >>> [yb.tolist() for _, yb in BatchIterator(x, y, batch_size=2, shuffle=False)]
+    [[0, 1], [2, 3], [4]]
     """
 
     def __init__(self, *arrays, batch_size=32, shuffle=True, drop_last=False, seed=None):
@@ -179,9 +187,8 @@ class BatchIterator:
         self.n = len(self.arrays[0])
         if any(len(a) != self.n for a in self.arrays):
             raise ValueError(f"BatchIterator: all arrays need the same length, got {[len(a) for a in self.arrays]}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
-            raise ValueError(f"BatchIterator: batch_size must be a positive integer, got {batch_size!r}")
-        self.batch_size, self.shuffle, self.drop_last = int(batch_size), shuffle, drop_last
+        self.batch_size = check_positive_int("batch_size", batch_size, "BatchIterator")
+        self.shuffle, self.drop_last = shuffle, drop_last
         self.rng = backend.make_rng(seed)
 
     def __len__(self):

@@ -1,6 +1,7 @@
 """Dropout: zero a random fraction of the inputs during training (inverted dropout, as Keras and PyTorch)."""
-import numpy as np
+from __future__ import annotations
 
+from ..validation import check_number
 from .base import Layer, register
 
 
@@ -16,24 +17,22 @@ class Dropout(Layer):
         rate: fraction of inputs to drop, in [0, 1).
     """
 
-    def __init__(self, rate, name=None, dtype=None):
-        super().__init__(name=name, dtype=dtype)
-        if isinstance(rate, bool) or not isinstance(rate, (int, float, np.floating)) or not 0 <= rate < 1:
-            raise ValueError(f"Dropout: rate must be a number in [0, 1), got {rate!r}")
-        self.rate = float(rate)
+    def __init__(self, rate, name=None, dtype=None, trainable=True):
+        super().__init__(name=name, dtype=dtype, trainable=trainable)
+        self.rate = check_number("rate", rate, "Dropout", 0, 1, high_open=True)
 
     def forward(self, x, training=False):
         self.check_input(x)
         if not training or self.rate == 0:
-            self.cache = {"mask": None}
+            self.remember(training, None)
             return x
-        keep = self.rng.random(x.shape, dtype=x.dtype) >= self.rate
+        keep = self.rng.random(x.shape, dtype=x.dtype) >= self.rate    # mask[i] ~ Bernoulli(1 - rate)
         mask = keep * x.dtype.type(1 / (1 - self.rate))
-        self.cache = {"mask": mask}
+        self.remember(training, mask)
         return x * mask                                                 # y = x * mask / (1 - rate)
 
     def backward(self, grad_out, input_grad=True):
-        mask = self.cache["mask"]
+        (mask,) = self.recall()
         return grad_out if mask is None else grad_out * mask            # dx = dy * mask / (1 - rate)
 
     def get_config(self):

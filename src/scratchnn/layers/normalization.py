@@ -1,7 +1,13 @@
-"""BatchNormalization: normalise each feature (channel) by the batch statistics, as Keras does."""
+"""BatchNormalization: normalise each feature (channel) by the batch statistics, as Keras does.
+
+On NumPy, the passes over the batch run in ``backend.kernels_cpu.batch_norm_*`` (the same numbers, the
+batch split over threads, the sums as einsum reductions).
+"""
+from __future__ import annotations
+
 import numpy as np
 
-from .. import backend
+from ..backend import is_numpy, kernels_cpu, namespace
 from .base import Layer, register
 
 
@@ -13,7 +19,7 @@ class BatchNormalization(Layer):
     Conv2D); var is the biased variance (divided by the count m). The moving statistics follow Keras:
     ``moving = moving * momentum + batch * (1 - momentum)``, with the same biased variance (PyTorch's
     running_var uses the unbiased one, m / (m - 1) times larger, and its momentum is 1 - this one).
-    Inference: mean and var are the moving statistics.
+    Inference, and a frozen layer (trainable=False, as in Keras): mean and var are the moving statistics.
 
     Args:
         axis: the feature axis (default -1, the channels of an NHWC image or the features of (N, F)).
@@ -24,8 +30,9 @@ class BatchNormalization(Layer):
     saved with the model but not trained.
     """
 
-    def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True, name=None, dtype=None):
-        super().__init__(name=name, dtype=dtype)
+    def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True, name=None, dtype=None,
+                 trainable=True):
+        super().__init__(name=name, dtype=dtype, trainable=trainable)
         if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
             raise ValueError(f"BatchNormalization: axis must be an int, got {axis!r}")
         if not 0 <= momentum <= 1:
@@ -54,48 +61,36 @@ class BatchNormalization(Layer):
 
     def rows(self, a):
         """a as (count, features): one row per value of every axis but the feature axis (a view if it can)."""
-        return np.moveaxis(a, self.feature_axis, -1).reshape(-1, a.shape[self.feature_axis])
+        xp = namespace(a)
+        return xp.reshape(xp.moveaxis(a, self.feature_axis, -1), (-1, a.shape[self.feature_axis]))
 
     def per_feature(self, name, default):
         value = self.params.get(name)
-        return default if value is None else value.reshape(self.broadcast_shape)
+        return default if value is None else namespace(value).reshape(value, self.broadcast_shape)
 
     def forward(self, x, training=False):
-        """Each pass runs over blocks of the batch on the threads (backend.parallel_rows); the per-feature
-        sums are added up block by block."""
         self.check_input(x)
-        n, shape = len(x), self.broadcast_shape
-        centered = np.empty_like(x)
-        if training:
-            count = x.size // x.shape[self.feature_axis]
-            mean = backend.parallel_sum(lambda rows: np.einsum("ij->j", self.rows(x[rows])), n, x.size) / count
-
-            def center(rows):                                           # var = mean (x - mu)^2
-                np.subtract(x[rows], mean.reshape(shape), out=centered[rows])
-                centered_rows = self.rows(centered[rows])
-                return np.einsum("ij,ij->j", centered_rows, centered_rows)
-
-            var = backend.parallel_sum(center, n, 2 * x.size) / count
+        xp = namespace(x)
+        fast = is_numpy(xp) and kernels_cpu.enabled("batch_norm")
+        shape, centered = self.broadcast_shape, None
+        use_batch = training and self.trainable                         # a frozen layer keeps its statistics
+        if use_batch:                                                   # mu, var over all but the feature axis
+            if fast:
+                mean, var, centered = kernels_cpu.batch_norm_statistics(self, x)
+            else:
+                mean = xp.mean(self.rows(x), axis=0)                    # mu = mean x
+                var = xp.mean(self.rows(x - xp.reshape(mean, shape)) ** 2, axis=0)   # var = mean (x - mu)^2
             self.update_moving(mean, var)
         else:
             mean, var = self.buffers["moving_mean"], self.buffers["moving_variance"]
-            backend.parallel_rows(lambda rows: np.subtract(x[rows], mean.reshape(shape).astype(x.dtype),
-                                                           out=centered[rows]), n, x.size)
-        inv_std = (1 / np.sqrt(var + self.epsilon)).astype(x.dtype).reshape(shape)
-        gamma, beta = self.per_feature("gamma", None), self.per_feature("beta", None)
-        x_hat, y = centered, np.empty_like(x)
-
-        def normalize(rows):                                            # x_hat = (x - mu) / sqrt(var + eps)
-            x_hat[rows] *= inv_std
-            if gamma is None:                                           # y = gamma x_hat + beta
-                np.copyto(y[rows], x_hat[rows])
-            else:
-                np.multiply(x_hat[rows], gamma, out=y[rows])
-            if beta is not None:
-                y[rows] += beta
-
-        backend.parallel_rows(normalize, n, 2 * x.size)
-        self.cache = {"x_hat": x_hat, "inv_std": inv_std, "training": training}
+        inv_std = xp.reshape((1 / xp.sqrt(var + self.epsilon)).astype(x.dtype), shape)
+        if fast:
+            x_hat, y = kernels_cpu.batch_norm_normalize(self, x, xp.reshape(mean.astype(x.dtype), shape),
+                                                        inv_std, centered)
+        else:
+            x_hat = (x - xp.reshape(mean.astype(x.dtype), shape)) * inv_std   # x_hat = (x - mu) / sigma
+            y = x_hat * self.per_feature("gamma", 1) + self.per_feature("beta", 0)   # y = gamma x_hat + beta
+        self.remember(training, x_hat, inv_std, use_batch)
         return y
 
     def update_moving(self, mean, var):
@@ -105,39 +100,34 @@ class BatchNormalization(Layer):
             moving += (1 - self.momentum) * batch_value.astype(moving.dtype)
 
     def backward(self, grad_out, input_grad=True):
-        x_hat, inv_std = self.cache["x_hat"], self.cache["inv_std"]
-        n, shape = len(grad_out), self.broadcast_shape
-
-        def sums(rows):                                                 # dbeta = sum dy, dgamma = sum dy x_hat
-            grad_rows, x_hat_rows = self.rows(grad_out[rows]), self.rows(x_hat[rows])
-            return np.stack([np.einsum("ij->j", grad_rows), np.einsum("ij,ij->j", grad_rows, x_hat_rows)])
-
-        sum_grad, sum_grad_x_hat = backend.parallel_sum(sums, n, 2 * grad_out.size)
+        x_hat, inv_std, training = self.recall()                        # training: batch statistics were used
+        xp = namespace(grad_out)
+        if is_numpy(xp) and kernels_cpu.enabled("batch_norm"):
+            grad_input, sum_grad, sum_grad_x_hat = kernels_cpu.batch_norm_backward(
+                self, grad_out, x_hat, inv_std, training, input_grad)
+        else:
+            grad_input, sum_grad, sum_grad_x_hat = self.reference_backward(grad_out, x_hat, inv_std, training,
+                                                                           input_grad)
         if self.scale:
-            self.grads["gamma"][...] = sum_grad_x_hat
+            self.accumulate("gamma", sum_grad_x_hat)                    # dgamma = sum dy x_hat
         if self.center:
-            self.grads["beta"][...] = sum_grad
-        if not input_grad:
-            return None
-        scaled = inv_std * self.per_feature("gamma", 1)
-        grad_input = np.empty_like(grad_out)
-        if not self.cache["training"]:                                  # dx = dy gamma / sqrt(var + eps)
-            backend.parallel_rows(lambda rows: np.multiply(grad_out[rows], scaled, out=grad_input[rows]),
-                                  n, grad_out.size)
-            return grad_input
-        count = grad_out.size // grad_out.shape[self.feature_axis]
-        mean_grad = (sum_grad / count).reshape(shape)
-        mean_grad_x_hat = (-sum_grad_x_hat / count).reshape(shape)
-
-        def combine(rows):                      # dx = gamma / sigma (dy - mean(dy) - x_hat mean(dy x_hat))
-            block = grad_input[rows]
-            np.multiply(x_hat[rows], mean_grad_x_hat, out=block)
-            block += grad_out[rows]
-            block -= mean_grad
-            block *= scaled
-
-        backend.parallel_rows(combine, n, 3 * grad_out.size)
+            self.accumulate("beta", sum_grad)                           # dbeta = sum dy
         return grad_input
+
+    def reference_backward(self, grad_out, x_hat, inv_std, training, input_grad):
+        xp = namespace(grad_out)
+        shape = self.broadcast_shape
+        sum_grad = xp.sum(self.rows(grad_out), axis=0)
+        sum_grad_x_hat = xp.sum(self.rows(grad_out * x_hat), axis=0)
+        if not input_grad:
+            return None, sum_grad, sum_grad_x_hat
+        scaled = inv_std * self.per_feature("gamma", 1)
+        if not training:                                                # dx = dy gamma / sqrt(var + eps)
+            return grad_out * scaled, sum_grad, sum_grad_x_hat
+        count = grad_out.size // grad_out.shape[self.feature_axis]      # dx = gamma / sigma (dy - mean(dy)
+        mean_grad = xp.reshape(sum_grad / count, shape)                 #      - x_hat mean(dy x_hat))
+        mean_grad_x_hat = xp.reshape(sum_grad_x_hat / count, shape)
+        return scaled * (grad_out - mean_grad - x_hat * mean_grad_x_hat), sum_grad, sum_grad_x_hat
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis, "momentum": self.momentum, "epsilon": self.epsilon,

@@ -3,61 +3,65 @@
 A model file (``model.save``) holds the architecture, the compile settings, the optimizer with its
 state, the model's random generator state, and every parameter, buffer and optimizer slot as a .npy
 member. A weights file (``model.save_weights``) holds the arrays and a manifest of where they belong.
-Members are stored uncompressed; on reading, each member may hold exactly the bytes its expected shape
-and dtype imply (plus a header of at most 64 KiB), never more, so a crafted file cannot exhaust memory.
+The zip container and its defensive reading (sizes checked, nothing unpickled) are archive.py's.
+
+The model's class is named in config.json ("model_class") and found through ``registry.model_class``, so
+this module never imports a model module (files without the name, from before it was written, are
+Sequential models).
 """
-import contextlib
-import io as _bytes_io
+from __future__ import annotations
+
 import json
 import os
-import tempfile
 import warnings
-import zipfile
-import zlib
+from typing import Any
 
 import numpy as np
 
-from . import losses, metrics, optim
+from .. import losses, metrics, optim, registry
+from .archive import (CONFIG_MEMBER, ModelFileError, PathOrStream, open_archive, problems, read_array,
+                      read_config_json, write_archive)
 
 FORMAT_VERSION = 1
 MODEL_FORMAT = "scratchnn-model"
 WEIGHTS_FORMAT = "scratchnn-weights"
-CONFIG_MEMBER = "config.json"
-MAX_CONFIG_BYTES = 16 * 2 ** 20
-MAX_NPY_HEADER_BYTES = 2 ** 16
 BIT_GENERATORS = ("PCG64", "PCG64DXSM", "Philox", "SFC64", "MT19937")
-_NPY_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0,
-                       (2, 0): np.lib.format.read_array_header_2_0}
 _ARRAY_KINDS = ("params", "buffers")
+DEFAULT_MODEL_CLASS = "Sequential"          # what files written before "model_class" existed hold
 
-
-class ModelFileError(ValueError):
-    """A model or weights file that cannot be read: the message names the file and the problem."""
+__all__ = ["save_model", "load_model", "save_weights", "load_weights", "ModelFileError", "FORMAT_VERSION"]
 
 
 # ---- writing -------------------------------------------------------------------------------------
-def save_model(model, path):
-    """Write architecture, compile settings, optimizer state, generator state and arrays to ``path``."""
+def save_model(model: Any, path: PathOrStream) -> None:
+    """Write architecture, compile settings, optimizer state, generator state and arrays to ``path``.
+
+    ``path`` is a file name (written atomically: a crash leaves the old file or the new one) or a
+    binary stream open for writing (which the caller owns, e.g. one from ``saving.files.atomic_file``).
+    """
     manifest, arrays = _layer_arrays(model)
     optimizer_config, slot_arrays = _optimizer_state(model)
-    config = {**_header(MODEL_FORMAT), "model": model.get_config(), "compile": _compile_config(model),
-              "optimizer": optimizer_config, "rng_state": _rng_state(model.rng),
+    config = {**_header(MODEL_FORMAT), "model_class": type(model).__name__, "model": model.get_config(),
+              "compile": _compile_config(model), "optimizer": optimizer_config, "rng_state": _rng_state(model.rng),
               "layer_rng_states": {str(index): _rng_state(layer.rng) for index, layer in enumerate(model.layers)
                                    if getattr(layer, "rng", model.rng) is not model.rng},
               "weights": manifest}
-    _write_archive(path, config, {**arrays, **slot_arrays})
+    write_archive(path, config, {**arrays, **slot_arrays})
 
 
-def save_weights(model, path):
-    """Write every parameter and buffer, with a manifest of layer index, name and class, to ``path``."""
+def save_weights(model: Any, path: PathOrStream) -> None:
+    """Write every parameter and buffer, with a manifest of layer index, name and class, to ``path``.
+
+    ``path`` is a file name (written atomically) or a binary stream open for writing.
+    """
     if not model.built:
         raise ValueError("save_weights needs a built model: pass input_shape=... or call build() first")
     manifest, arrays = _layer_arrays(model)
-    _write_archive(path, {**_header(WEIGHTS_FORMAT), "weights": manifest}, arrays)
+    write_archive(path, {**_header(WEIGHTS_FORMAT), "weights": manifest}, arrays)
 
 
 def _header(file_format):
-    from . import __version__
+    from .._version import __version__
     return {"format": file_format, "format_version": FORMAT_VERSION, "scratchnn_version": __version__}
 
 
@@ -122,45 +126,15 @@ def _rng_state(rng):
     return json.loads(json.dumps(state, default=lambda value: np.asarray(value).tolist()))
 
 
-def _write_archive(path, config, arrays):
-    text = json.dumps(config, indent=1, allow_nan=False)
-    with atomic_file(path) as stream, zipfile.ZipFile(stream, "w", zipfile.ZIP_STORED) as archive:
-        archive.writestr(CONFIG_MEMBER, text)
-        for member, array in arrays.items():
-            with archive.open(member, "w", force_zip64=array.nbytes > 2 ** 30) as out:
-                np.lib.format.write_array(out, np.asarray(array), allow_pickle=False)
-
-
-@contextlib.contextmanager
-def atomic_file(path):
-    """A temporary file next to ``path``, moved over it with os.replace once fully written."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "wb") as stream:
-            yield stream
-            stream.flush()
-            os.fsync(stream.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
-
-
 # ---- reading -------------------------------------------------------------------------------------
-def load_model(path):
+def load_model(path: str | os.PathLike[str]) -> Any:
     """Rebuild a model written by ``save_model``: architecture, weights, compile settings, optimizer, rng."""
-    from .model import Sequential
-    with _open_archive(path) as archive:
+    with open_archive(path) as archive:
         config = _read_config(archive, path, MODEL_FORMAT)
-        with _problems(path, "the architecture in config.json cannot be rebuilt",
-                       (ValueError, TypeError, KeyError, IndexError, AttributeError, MemoryError)):
-            model = Sequential.from_config(_field(config, "model", dict, path))
+        model_class = _model_class(config, path)
+        with problems(path, "the architecture in config.json cannot be rebuilt",
+                      (ValueError, TypeError, KeyError, IndexError, AttributeError, MemoryError)):
+            model = model_class.from_config(_field(config, "model", dict, path))
         _load_layer_arrays(archive, model, _field(config, "weights", list, path), path, by_name=False)
         rng = _generator(config.get("rng_state"), path)
         layer_rngs = _layer_generators(model, config.get("layer_rng_states", {}), path)
@@ -172,52 +146,17 @@ def load_model(path):
     return model
 
 
-def load_weights(model, path):
+def load_weights(model: Any, path: str | os.PathLike[str]) -> None:
     """Copy the arrays of a weights (or model) file into ``model``, matched by layer name or index."""
     if not model.built:
         raise ValueError("load_weights needs a built model: pass input_shape=... or call build() first")
-    with _open_archive(path) as archive:
+    with open_archive(path) as archive:
         config = _read_config(archive, path, WEIGHTS_FORMAT, MODEL_FORMAT)
         _load_layer_arrays(archive, model, _field(config, "weights", list, path), path, by_name=True)
 
 
-@contextlib.contextmanager
-def _problems(path, what, errors=(ValueError, TypeError, KeyError, IndexError, AttributeError)):
-    """Turn an error raised while reading into a ModelFileError that names the file."""
-    try:
-        yield
-    except ModelFileError:
-        raise
-    except errors as exc:
-        raise ModelFileError(f"{path}: {what}: {exc}") from None
-
-
-_ARCHIVE_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError,
-                   ValueError, KeyError, RecursionError)
-
-
-@contextlib.contextmanager
-def _open_archive(path):
-    try:
-        archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, EOFError, ValueError) as exc:
-        raise ModelFileError(f"{path}: not a scratchnn model file (not a complete zip archive: {exc}); "
-                             "the file may be truncated or of another kind") from None
-    with archive:
-        yield archive
-
-
 def _read_config(archive, path, *formats):
-    with _problems(path, f"cannot read {CONFIG_MEMBER}", _ARCHIVE_ERRORS):
-        try:
-            info = archive.getinfo(CONFIG_MEMBER)
-        except KeyError:
-            raise ModelFileError(f"{path}: not a scratchnn model file (no {CONFIG_MEMBER} inside)") from None
-        with archive.open(info) as stream:
-            text = stream.read(MAX_CONFIG_BYTES + 1)
-        if len(text) > MAX_CONFIG_BYTES:
-            raise ModelFileError(f"{path}: {CONFIG_MEMBER} is larger than {MAX_CONFIG_BYTES} bytes")
-        config = json.loads(text)
+    config = read_config_json(archive, path)
     if not isinstance(config, dict) or config.get("format") not in (MODEL_FORMAT, WEIGHTS_FORMAT):
         found = config.get("format") if isinstance(config, dict) else type(config).__name__
         raise ModelFileError(f"{path}: not a scratchnn model file ({CONFIG_MEMBER} has format {found!r})")
@@ -230,11 +169,23 @@ def _read_config(archive, path, *formats):
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise ModelFileError(f"{path}: invalid format_version {version!r} (expected a positive integer)")
     if version > FORMAT_VERSION:
-        from . import __version__
+        from .._version import __version__
         raise ModelFileError(f"{path}: written by a newer scratchnn ({config.get('scratchnn_version')!r}, "
                              f"format version {version}); this scratchnn {__version__} reads format version "
                              f"{FORMAT_VERSION}: upgrade scratchnn to read it")
     return config
+
+
+def _model_class(config, path):
+    """The model class named in config.json (Sequential for files written before the name was saved)."""
+    name = config.get("model_class", DEFAULT_MODEL_CLASS)
+    if not isinstance(name, str):
+        raise ModelFileError(f"{path}: {CONFIG_MEMBER} field 'model_class' should be a str, "
+                             f"got {type(name).__name__}")
+    try:
+        return registry.model_class(name)
+    except ValueError as exc:
+        raise ModelFileError(f"{path}: {exc}") from None
 
 
 def _field(config, key, kind, path):
@@ -243,37 +194,6 @@ def _field(config, key, kind, path):
         raise ModelFileError(f"{path}: {CONFIG_MEMBER} field {key!r} should be a {kind.__name__}, "
                              f"got {type(value).__name__}")
     return value
-
-
-def _read_array(archive, member, shape, dtype, path):
-    """One .npy member, accepted only with exactly the expected shape and dtype; never unpickled."""
-    shape, dtype = tuple(shape), np.dtype(dtype)
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    with _problems(path, f"member {member!r} is not a valid array", _ARCHIVE_ERRORS):
-        try:
-            info = archive.getinfo(member)
-        except KeyError:
-            raise ModelFileError(f"{path}: member {member!r} is missing") from None
-        if info.file_size > nbytes + MAX_NPY_HEADER_BYTES:
-            raise ModelFileError(f"{path}: member {member!r} declares {info.file_size} bytes, more than the "
-                                 f"{nbytes} bytes of its shape {shape} {dtype.name} plus a header: refused")
-        with archive.open(info) as stream:
-            header_reader = _NPY_HEADER_READERS.get(np.lib.format.read_magic(stream))
-            if header_reader is None:
-                raise ModelFileError(f"{path}: member {member!r} uses an unsupported .npy version")
-            shape_in_file, fortran_order, dtype_in_file = header_reader(stream)
-            if dtype_in_file.hasobject:
-                raise ModelFileError(f"{path}: member {member!r} holds Python objects ({dtype_in_file}); "
-                                     "refused, since reading them would need pickle")
-            if (tuple(shape_in_file), dtype_in_file) != (shape, dtype):
-                raise ModelFileError(f"{path}: member {member!r} holds an array of shape {tuple(shape_in_file)} "
-                                     f"{dtype_in_file}, the model expects shape {shape} {dtype.name}")
-            data = stream.read(nbytes + 1)
-    if len(data) != nbytes:
-        raise ModelFileError(f"{path}: member {member!r} holds {len(data)}{'+' if len(data) > nbytes else ''} "
-                             f"bytes of data, its shape {shape} {dtype.name} needs {nbytes}: refused")
-    array = np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran_order else "C")
-    return np.ascontiguousarray(array).copy()
 
 
 def _match_layers(model, manifest, path, by_name):
@@ -312,7 +232,7 @@ def _load_layer_arrays(archive, model, manifest, path, by_name):
                 raise ModelFileError(f"{path}: {label} has {kind} {sorted(targets)}, the file has "
                                      f"{sorted(saved) if isinstance(saved, dict) else saved!r}")
             for name, target in targets.items():
-                array = _read_array(archive, _member(entry["index"], kind, name), target.shape, target.dtype, path)
+                array = read_array(archive, _member(entry["index"], kind, name), target.shape, target.dtype, path)
                 loaded.append((target, array))
     for target, array in loaded:
         target[...] = array
@@ -320,7 +240,7 @@ def _load_layer_arrays(archive, model, manifest, path, by_name):
 
 def _restore_compile(archive, model, config, path):
     settings = _field(config, "compile", dict, path)
-    with _problems(path, "the compile settings in config.json are not valid"):
+    with problems(path, "the compile settings in config.json are not valid"):
         loss = losses.deserialize(settings["loss"])
         block = _field(config, "optimizer", dict, path)
         names = settings.get("metrics", [])
@@ -349,9 +269,9 @@ def _restore_optimizer_state(archive, model, block, path):
             if shape not in (param.shape, ()) or dtype not in ("float32", "float64"):
                 raise ModelFileError(f"{path}: optimizer slot {index} {name!r} should have shape {param.shape} "
                                      f"or () and a float dtype, got {spec!r:.80}")
-            arrays[name] = _read_array(archive, _slot_member(index, name), shape, dtype, path)
+            arrays[name] = read_array(archive, _slot_member(index, name), shape, dtype, path)
         slots.append(arrays)
-    with _problems(path, "the optimizer state in config.json is not valid"):
+    with problems(path, "the optimizer state in config.json is not valid"):
         model.optimizer.load_state_dict({**block.get("state", {}), "slots": slots})
 
 
@@ -363,7 +283,7 @@ def _generator(state, path):
     if name not in BIT_GENERATORS:
         raise ModelFileError(f"{path}: rng_state should name one of {BIT_GENERATORS}, got {name!r:.80}")
     bit_generator = getattr(np.random, name)()
-    with _problems(path, "rng_state is not a valid generator state"):
+    with problems(path, "rng_state is not a valid generator state"):
         bit_generator.state = state
     return np.random.Generator(bit_generator)
 

@@ -1,0 +1,189 @@
+"""The Optimizer base: the learning rate (a float or a schedule), clipping, the state per parameter, configs.
+
+A subclass writes ``create_slots(param)`` and ``update(param, grad, slots, lr, scratch)``; everything else
+(clipping, the scratch buffers, the schedule, checking loaded state, configs) is here.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+from .. import schedules
+from ..backend.namespace import namespace
+from ..validation import check_number
+
+LearningRate = float | Callable[[int], float]      # a float or a schedule: step -> learning rate
+
+
+def _checked(owner, name, value, expected, **bounds):
+    """check_number's rule, with the optimizer's own wording of what was expected."""
+    try:
+        return check_number(name, value, owner, **bounds)
+    except ValueError:
+        raise ValueError(f"{owner}: {name} must be {expected}, got {value!r}") from None
+
+
+def _check_lr(owner, learning_rate):
+    if callable(learning_rate):
+        return learning_rate
+    return _checked(owner, "learning_rate", learning_rate, "a positive number or a schedule", low=0, low_open=True)
+
+
+def _check_fraction(owner, name, value):
+    return check_number(name, value, owner, low=0, high=1, high_open=True)          # "must be in [0, 1)"
+
+
+def _check_non_negative(owner, name, value):
+    return _checked(owner, name, value, "a number >= 0", low=0)
+
+
+def _check_clip(owner, name, value):
+    if value is None:
+        return None
+    _checked(owner, name, value, "a positive number or None", low=0, low_open=True)
+    return value
+
+
+def _clip_coefficient(norm, max_norm):
+    return min(1.0, max_norm / (norm + 1e-6))          # torch: max_norm / (norm + 1e-6), at most 1
+
+
+class Optimizer:
+    """Base class: clipping, the learning rate (a float or a schedule of the step) and the state.
+
+    A subclass writes ``create_slots(param)`` (its state arrays for one parameter) and
+    ``update(param, grad, slots, lr, scratch)``, which changes ``param`` in place; ``scratch`` holds
+    ``work_buffers`` preallocated arrays shaped like param (plus one for the L2 weight-decay gradient),
+    so that a step allocates no parameter-sized temporaries. The arrays come from the parameter's own
+    array module (``backend.namespace(param)``): NumPy arrays get NumPy state, CuPy arrays CuPy state.
+    """
+
+    work_buffers = 1
+    decoupled_weight_decay = False
+
+    def __init__(self, learning_rate: LearningRate = 0.01, clipnorm: float | None = None,
+                 clipvalue: float | None = None, global_clipnorm: float | None = None,
+                 weight_decay: float = 0.0) -> None:
+        owner = type(self).__name__
+        self.learning_rate = _check_lr(owner, learning_rate)
+        clipping = {"clipnorm": clipnorm, "clipvalue": clipvalue, "global_clipnorm": global_clipnorm}
+        for name, value in clipping.items():
+            _check_clip(owner, name, value)
+        chosen = [name for name, value in clipping.items() if value is not None]
+        if len(chosen) > 1:
+            raise ValueError(f"{owner}: set at most one of clipnorm, clipvalue and global_clipnorm, got {chosen}")
+        self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, global_clipnorm
+        self.weight_decay = _check_non_negative(owner, "weight_decay", weight_decay)
+        self.iterations = 0
+        self.slots: list[dict[str, Any]] = []
+        self._scratch: list[Any] = []
+
+    def current_learning_rate(self) -> float:
+        """The learning rate of the next step: the float, or the schedule at ``iterations``."""
+        lr = self.learning_rate
+        return float(lr(self.iterations)) if callable(lr) else lr
+
+    def clip(self, grads: list) -> list:
+        """Clip the gradients in place (clipvalue, clipnorm per parameter or global_clipnorm); return them."""
+        if self.clipvalue is not None:
+            for grad in grads:
+                namespace(grad).clip(grad, -self.clipvalue, self.clipvalue, out=grad)
+        elif self.clipnorm is not None:
+            for grad in grads:
+                coefficient = _clip_coefficient(float(namespace(grad).linalg.norm(grad)), self.clipnorm)
+                if coefficient < 1.0:
+                    grad *= coefficient                                   # g <- g * clipnorm / (||g|| + 1e-6)
+        elif self.global_clipnorm is not None:
+            total = math.sqrt(sum(float(namespace(grad).linalg.norm(grad)) ** 2 for grad in grads))
+            coefficient = _clip_coefficient(total, self.global_clipnorm)
+            if coefficient < 1.0:
+                for grad in grads:
+                    grad *= coefficient                                   # g <- g * clip / (sqrt(sum ||g||^2) + 1e-6)
+        return grads
+
+    def step(self, parameters: Iterable[tuple[Any, Any]]) -> None:
+        """One update of every (param, grad) pair, in place."""
+        parameters = list(parameters)
+        params = [p for p, _ in parameters]
+        grads = self.clip([g for _, g in parameters])
+        if not self.slots:
+            self.slots = [self.create_slots(p) for p in params]
+        count = self.work_buffers + (self.weight_decay > 0 and not self.decoupled_weight_decay)
+        if len(self._scratch) != len(params) or any(len(buffers) != count for buffers in self._scratch[:1]):
+            self._check_slots(params)
+            self._scratch = [namespace(p).empty((count, *p.shape), dtype=p.dtype) for p in params]
+        lr = self.current_learning_rate()
+        self.begin_step()
+        for param, grad, slots, scratch in zip(params, grads, self.slots, self._scratch):
+            self.update(param, grad, slots, lr, scratch)
+        self.iterations += 1
+
+    def _check_slots(self, params):
+        owner = type(self).__name__
+        if len(self.slots) != len(params):
+            raise ValueError(f"{owner} holds state for {len(self.slots)} parameters but was given {len(params)}: "
+                             "an optimizer steps the parameters of one model; create a new one for another")
+        for i, (param, slots) in enumerate(zip(params, self.slots)):
+            expected = sorted(self.create_slots(np.empty(0, param.dtype)))    # the names only (host side)
+            if sorted(slots) != expected:
+                raise ValueError(f"{owner}: the state of parameter {i} holds {sorted(slots)}, but this optimizer "
+                                 f"keeps {expected}: load the state of an optimizer with the same settings")
+            for name, array in slots.items():
+                if array.shape != param.shape:
+                    raise ValueError(f"{owner}: state {name!r} of parameter {i} has shape {array.shape}, "
+                                     f"but the parameter has shape {param.shape}")
+                slots[name] = namespace(param).asarray(array, dtype=param.dtype)   # loaded state: param's module
+
+    def begin_step(self) -> None:
+        """Hook for state shared by all parameters (Nadam's momentum product)."""
+
+    def create_slots(self, param) -> dict[str, Any]:
+        """The state arrays of one parameter, by name (none for plain SGD)."""
+        return {}
+
+    def update(self, param, grad, slots: dict[str, Any], lr: float, scratch) -> None:
+        """Change ``param`` in place from ``grad``, its ``slots`` and the learning rate ``lr``."""
+        raise NotImplementedError
+
+    def l2_gradient(self, param, grad, scratch):
+        """g + weight_decay * p in the last scratch buffer (torch's weight_decay), or g itself."""
+        if self.weight_decay == 0 or self.decoupled_weight_decay:
+            return grad
+        xp = namespace(param)
+        decayed = scratch[-1]
+        xp.multiply(param, self.weight_decay, out=decayed)                  # g' = g + wd * p
+        decayed += grad
+        return decayed
+
+    def get_config(self) -> dict[str, Any]:
+        """The constructor arguments; a schedule as {"class_name", "config"} (a plain function stays as is)."""
+        lr = self.learning_rate
+        if isinstance(lr, schedules.LearningRateSchedule):
+            lr = schedules.serialize(lr)
+        return {"learning_rate": lr, "clipnorm": self.clipnorm,
+                "clipvalue": self.clipvalue, "global_clipnorm": self.global_clipnorm,
+                "weight_decay": self.weight_decay}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Optimizer:
+        """A new optimizer of this class from ``get_config()``'s output (a schedule dict is rebuilt)."""
+        config = dict(config)
+        if isinstance(config.get("learning_rate"), dict):
+            config["learning_rate"] = schedules.deserialize(config["learning_rate"])
+        return cls(**config)
+
+    def state_dict(self) -> dict[str, Any]:
+        """{"iterations": int, "slots": [{name: array}, ...]} (copies), plus any shared state."""
+        return {"iterations": self.iterations, "slots": [{k: a.copy() for k, a in s.items()} for s in self.slots]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from ``state_dict()``'s output; the arrays move to the parameters' module at the next step."""
+        self.iterations = int(state["iterations"])
+        self.slots = [{k: namespace(a).array(a, copy=True) for k, a in s.items()} for s in state["slots"]]
+        self._scratch = []
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(" + ", ".join(f"{k}={v!r}" for k, v in self.get_config().items()) + ")"

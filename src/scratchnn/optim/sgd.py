@@ -1,0 +1,47 @@
+"""Stochastic gradient descent: seeds 000-004's  w <- w - lr dL/dw, with momentum and weight decay."""
+from __future__ import annotations
+
+from typing import Any
+
+from ..backend.namespace import namespace
+from .base import LearningRate, Optimizer, _check_fraction
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, with optional momentum, Nesterov momentum and L2 weight decay.
+
+    g' = g + weight_decay * p;  v <- momentum * v + g';  d = g' + momentum * v if nesterov else v
+    (d = g' without momentum);  p <- p - lr * d.   (torch.optim.SGD with dampening 0; see the package
+    docstring for Keras's momentum form.)  Plain SGD is seeds 000-004's  w <- w - lr dL/dw.
+    """
+
+    def __init__(self, learning_rate: LearningRate = 0.01, momentum: float = 0.0, nesterov: bool = False,
+                 weight_decay: float = 0.0, **kwargs) -> None:
+        super().__init__(learning_rate, weight_decay=weight_decay, **kwargs)
+        self.momentum = _check_fraction("SGD", "momentum", momentum)
+        self.nesterov = bool(nesterov)
+        if self.nesterov and self.momentum == 0:
+            raise ValueError("SGD: nesterov=True needs a momentum > 0, got momentum=0")
+
+    def create_slots(self, param) -> dict[str, Any]:
+        return {"momentum": namespace(param).zeros_like(param)} if self.momentum else {}
+
+    def update(self, param, grad, slots, lr, scratch) -> None:
+        xp = namespace(param)
+        work = scratch[0]
+        grad = self.l2_gradient(param, grad, scratch)
+        direction = grad
+        if self.momentum:
+            velocity = slots["momentum"]
+            velocity *= self.momentum                                        # v = mu v + g
+            velocity += grad
+            direction = velocity
+            if self.nesterov:
+                xp.multiply(velocity, self.momentum, out=work)               # d = g + mu v
+                work += grad
+                direction = work
+        xp.multiply(direction, lr, out=work)                                 # p = p - lr d
+        param -= work
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
