@@ -188,3 +188,15 @@ def test_a_single_sample_gets_a_hint():
     model = snn.Sequential([layers.Dense(2)], input_shape=(8,))
     with pytest.raises(ValueError, match=r"pass a batch of one, x\[None\]"):
         model.predict(np.zeros(8))
+
+
+def test_a_frozen_layer_stays_frozen_through_a_model_file(tmp_path, rng):
+    model = compiled(snn.Sequential([layers.Dense(4, name="frozen_base", trainable=False), layers.Dense(1)],
+                                    input_shape=(3,), seed=0))
+    model.save(tmp_path / "m.snn")
+    loaded = snn.load_model(tmp_path / "m.snn")
+    assert loaded.get_layer("frozen_base").trainable is False
+    assert loaded.count_params() == 5
+    before = loaded.get_layer("frozen_base").get_weights()
+    loaded.fit(rng.standard_normal((16, 3)), rng.standard_normal((16, 1)), epochs=1, verbose=0)
+    np.testing.assert_array_equal(before[0], loaded.get_layer("frozen_base").params["kernel"])

@@ -283,3 +283,10 @@ def test_batch_iterator_epochs_cover_every_sample_in_new_orders():
     assert len(dropped) == 2 and [b.tolist() for b in dropped] == [[0, 10, 20, 30], [40, 50, 60, 70]]
     with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
         BatchIterator(x, batch_size=0)
+
+
+def test_the_embedded_digits_are_checked_against_their_sha256(monkeypatch):
+    from scratchnn.datasets import digits
+    monkeypatch.setattr(digits, "SHA256", "0" * 64)
+    with pytest.raises(OSError, match="embedded digits file is damaged .* reinstall scratchnn"):
+        digits.load_digits()

