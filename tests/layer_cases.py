@@ -188,8 +188,7 @@ add("dense_one_sample", lambda: layers.Dense(4), (1, 6), torch=torch_dense)
 add("dense_wide", lambda: layers.Dense(7), (4, 5), torch=torch_dense)
 add("dense_3d", lambda: layers.Dense(4), (2, 3, 5), torch=torch_dense)
 add("dense_4d_tanh", lambda: layers.Dense(3, activation="tanh"), (2, 2, 3, 4), torch=torch_dense)
-add("dense_relu", lambda: layers.Dense(3, activation="relu"), (6, 4), torch=torch_dense, inputs=away_from_kinks,
-    fast=True)
+add("dense_relu", lambda: layers.Dense(3, activation="relu"), (6, 4), torch=torch_dense, inputs=away_from_kinks)
 add("dense_softmax", lambda: layers.Dense(3, activation="softmax"), (4, 5), torch=torch_dense)
 add("dense_leaky_relu_layer", lambda: layers.Dense(2, activation=layers.LeakyReLU(0.2)), (4, 5), torch=torch_dense)
 add("dense_l2", lambda: layers.Dense(3, kernel_regularizer="l2"), (4, 5), torch=torch_dense)
@@ -206,11 +205,10 @@ ACTIVATIONS = {
 EXTREME = {"gradients": "at |x| ~ 1000 the derivatives underflow to ~0 and central differences measure only the "
                         "loss's rounding (the case is for overflow and PyTorch parity)"}
 for name, make in ACTIVATIONS.items():
-    fast = name == "relu"
-    add(name, make, (8, 6), torch=torch_elementwise, inputs=away_from_kinks, fast=fast)
-    add(f"{name}_extreme", make, (8, 6), torch=torch_elementwise, inputs=scaled(1000.0), fast=fast,
+    add(name, make, (8, 6), torch=torch_elementwise, inputs=away_from_kinks)
+    add(f"{name}_extreme", make, (8, 6), torch=torch_elementwise, inputs=scaled(1000.0),
         skip=EXTREME)
-add("relu_4d", layers.ReLU, (2, 3, 4, 2), torch=torch_elementwise, inputs=away_from_kinks, fast=True)
+add("relu_4d", layers.ReLU, (2, 3, 4, 2), torch=torch_elementwise, inputs=away_from_kinks)
 add("softmax_3d", layers.Softmax, (2, 3, 4), torch=torch_elementwise)
 
 # Conv2D: kernel sizes, strides, padding (odd and even sizes), dilation, bias, one channel, an activation

@@ -23,7 +23,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from .cpu import parallel_rows, parallel_sum
 
-KERNELS = ("relu", "conv2d", "max_pool", "batch_norm")
+KERNELS = ("conv2d", "max_pool", "batch_norm")
 _disabled: contextvars.ContextVar[frozenset] = contextvars.ContextVar("scratchnn_slow", default=frozenset())
 CHUNK_ELEMENTS = 1 << 19              # patches gathered at a time: 2 MB of float32, a core's L2 cache
 SMALL_PRODUCT = 1 << 19               # multiply-adds OpenBLAS makes without packing its operands (under 10^6)
@@ -47,22 +47,6 @@ def disabled(*kernels: str) -> Iterator[None]:
         yield
     finally:
         _disabled.reset(token)
-
-
-# ---- ReLU ----------------------------------------------------------------------------------------
-def relu(x):
-    """max(x, 0), the batch split over the threads."""
-    y = np.empty_like(x)
-    parallel_rows(lambda rows: np.maximum(x[rows], 0, out=y[rows]), len(x), x.size)
-    return y
-
-
-def relu_grad(y, grad_out):
-    """dy * [y > 0], the batch split over the threads."""
-    grad_in = np.empty_like(grad_out)
-    parallel_rows(lambda rows: np.multiply(grad_out[rows], y[rows] > 0, out=grad_in[rows]),
-                  len(grad_out), grad_out.size)
-    return grad_in
 
 
 # ---- Conv2D --------------------------------------------------------------------------------------
