@@ -159,11 +159,8 @@ def shap_values(model, x, background, target=None, feature_names=None, algorithm
 
 
 def _import_shap():
-    try:
-        import shap
-    except ImportError as error:
-        raise ImportError("shap_values needs the shap package: pip install 'scratchnn[explain]'") from error
-    return shap
+    from ._optional import require
+    return require("shap", "shap_values")
 
 
 # ---- shared machinery -------------------------------------------------------------------------------
