@@ -358,3 +358,33 @@ def test_import_of_a_file_that_is_not_an_onnx_model(tmp_path, content, message):
     path.write_bytes(content)
     with pytest.raises(ValueError, match=r"notes\.onnx: " + message):
         saving.load_onnx(path)
+
+
+def cyclic_graph():
+    """a = x + b, b = relu(a), output b: a cycle, listed in an order no walk can finish."""
+    helper = onnx.helper
+    value = lambda name: helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, [None, 4])
+    nodes = [helper.make_node("Relu", ["a"], ["b"], name="relu"),
+             helper.make_node("Add", ["x", "b"], ["a"], name="add")]
+    graph = helper.make_graph(nodes, "cycle", [value("x")], [value("b")])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_a_cyclic_graph_is_refused_at_once(tmp_path):
+    """Such a 760-byte file once made the import walk forever while its memory grew; run in a child
+    process with a time limit, so a regression fails instead of hanging the suite."""
+    import subprocess
+    import sys
+    path = tmp_path / "cycle.onnx"
+    onnx.save(cyclic_graph(), path)
+    script = ("from scratchnn.saving import load_onnx\n"
+              f"try:\n    load_onnx({str(path)!r})\nexcept ValueError as error:\n    print(error)\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "cannot import: the graph has a cycle (through nodes ['relu', 'add'])" in result.stdout
+
+
+def test_the_importer_itself_refuses_a_cycle():
+    from scratchnn.saving.onnx_import import _Importer
+    with pytest.raises(ValueError, match=r"the graph has a cycle \(through nodes \['relu', 'add'\]\)"):
+        _Importer(onnx, cyclic_graph(), "cycle.onnx")

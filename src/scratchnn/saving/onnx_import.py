@@ -55,6 +55,7 @@ class _Importer:
         for node in self.nodes:
             for name in node.input:
                 self.consumers.setdefault(name, []).append(node)
+        self.check_acyclic()
         inputs = [value for value in graph.input if value.name not in self.constants]
         if len(inputs) != 1 or len(graph.output) != 1:
             self.fail(f"expected one input and one output, got {len(inputs)} inputs and {len(graph.output)} outputs")
@@ -63,6 +64,24 @@ class _Importer:
 
     def fail(self, message):
         raise ValueError(f"{self.path}: cannot import: {message}")
+
+    def check_acyclic(self):
+        """Kahn's algorithm over the nodes: a graph with a cycle (which the walk would never leave) is refused."""
+        produced_by = {name: node for node in self.nodes for name in node.output if name}
+        waiting = {id(node): sum(name in produced_by for name in node.input) for node in self.nodes}
+        ready = [node for node in self.nodes if waiting[id(node)] == 0]
+        ordered = 0
+        while ready:
+            node = ready.pop()
+            ordered += 1
+            for name in node.output:
+                for consumer in self.consumers.get(name, []):
+                    waiting[id(consumer)] -= 1
+                    if waiting[id(consumer)] == 0:
+                        ready.append(consumer)
+        if ordered < len(self.nodes):
+            stuck = [node.name or node.op_type for node in self.nodes if waiting[id(node)] > 0]
+            self.fail(f"the graph has a cycle (through nodes {stuck[:5]})")
 
     def constant_node_value(self, node):
         attribute = node.attribute[0]
