@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .cpu import (CPUSettings, get_num_threads, matmul, matmul_at, parallel_rows, parallel_sum,
+from .cpu import (CPUSettings, get_num_threads, parallel_rows, parallel_sum,
                   set_num_threads, shared_work, usable_cores)
 from .namespace import is_numpy, namespace, to_numpy
 
@@ -53,4 +53,4 @@ def make_rng(seed=None) -> np.random.Generator:
 
 __all__ = ["namespace", "is_numpy", "to_numpy", "floatx", "set_floatx", "as_dtype", "make_rng",
            "CPUSettings", "get_num_threads", "set_num_threads", "shared_work", "usable_cores",
-           "parallel_rows", "parallel_sum", "matmul", "matmul_at"]
+           "parallel_rows", "parallel_sum"]

@@ -3,10 +3,10 @@
 NumPy runs elementwise work on one core, and OpenBLAS's threads keep spinning for a while after each
 product, taking the cores from whatever runs next. For work large enough to gain, scratchnn splits it
 itself, along the batch axis, over a pool of threads: elementwise passes through ``parallel_rows``, sums
-through ``parallel_sum``, matrix products through ``matmul`` / ``matmul_at``, with BLAS at one thread per
-call. NumPy and BLAS release the GIL inside their loops, so the blocks run at the same time.
+(kernel gradients, batch statistics) through ``parallel_sum``, with BLAS at one thread per call. NumPy and
+BLAS release the GIL inside their loops, so the blocks run at the same time.
 
-Splitting happens only inside ``shared_work()``, which the trainer and the model's forward enter. Whether a
+Splitting happens only inside ``shared_work()``, which the model's forward and backward enter. Whether a
 caller is inside it is per context (a ``contextvars.ContextVar``): a second thread that predicts while
 another trains runs with its own setting and its own results. The settings are a small dataclass
 (``CPUSettings``) that tests pass in.
@@ -20,7 +20,6 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
-import numpy as np
 
 from ..validation import check_positive_int
 
@@ -92,7 +91,7 @@ def sharing() -> CPUSettings | None:
 
 
 def shared_work(work: int, config: CPUSettings | None = None):
-    """Inside this context, jobs of parallel_rows, parallel_sum, matmul and matmul_at are split over the
+    """Inside this context, jobs of parallel_rows and parallel_sum are split over the
     threads, and BLAS runs each call in its calling thread. ``work`` (elements, e.g. the batch size times
     the largest layer output) below the split size, or one thread, leaves everything as it is."""
     config = config or settings()
@@ -192,29 +191,3 @@ def parallel_sum(fn, rows: int, work: int):
     for start in starts[1:]:
         total += partial[start]
     return total
-
-
-def _product_work(a, b):
-    return a.shape[0] * a.shape[1] * b.shape[-1] // 32     # multiply-adds, scaled to elementwise work
-
-
-def matmul(a, b, out=None):
-    """a @ b for 2-D arrays (into out if given), the rows of a (and out) split over the threads."""
-    blocks = _blocks(len(a), _product_work(a, b))
-    if blocks <= 1:
-        return np.matmul(a, b, out=out)
-    if out is None:
-        out = np.empty((len(a), b.shape[1]), np.result_type(a, b))
-    _run_blocks(lambda rows: np.matmul(a[rows], b, out=out[rows]), len(a), blocks)
-    return out
-
-
-def matmul_at(a, b, out=None):
-    """a.T @ b for 2-D arrays: the sum over row blocks of a[rows].T @ b[rows] (into out if given)."""
-    if _blocks(len(a), _product_work(a.T, b)) <= 1:
-        return np.matmul(a.T, b, out=out)
-    total = parallel_sum(lambda rows: a[rows].T @ b[rows], len(a), _product_work(a.T, b))
-    if out is None:
-        return total
-    np.copyto(out, total)
-    return out
