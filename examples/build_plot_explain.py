@@ -5,8 +5,11 @@ Dense ceil((n+1)/4) relu, Dropout 0.2, Dense 1 sigmoid), binary cross-entropy, b
 split 0.3; then its drawing, its training curves, test metrics, and the SHAP explanation of one prediction.
 Last, a small network on three spirals, drawn neuron by neuron with the regions it assigns to each class.
 
-Run: python examples/build_plot_explain.py        (needs scikit-learn, matplotlib and shap)
+Run: python examples/build_plot_explain.py [--out DIR]        (needs scikit-learn, matplotlib and shap)
+The figures go to DIR (default runs/build_plot_explain, under the current directory); the documentation's
+figures were made with --out docs/images.
 """
+import argparse
 import math
 import os
 
@@ -22,7 +25,7 @@ from sklearn.model_selection import train_test_split
 import scratchnn as snn
 from scratchnn import explain, layers, metrics, optim, plot
 
-IMAGES = os.path.join(os.path.dirname(__file__), "..", "docs", "images")
+IMAGES = os.path.join("runs", "build_plot_explain")
 
 
 def shrink_png(path):
@@ -107,11 +110,17 @@ def spirals(epochs=300, seed=0, images=IMAGES):
     model.compile(loss="categorical_crossentropy", from_logits=True, optimizer=optim.Adam(0.02), metrics=["accuracy"])
     history = model.fit(x, y, epochs=epochs, batch_size=32, verbose=0)
     print(f"spirals: training accuracy {history.history['accuracy'][-1]:.2%} after {epochs} epochs")
+    os.makedirs(images, exist_ok=True)
     plot.plot_model(model, input_names=["$x_1$", "$x_2$"], path=os.path.join(images, "spirals_model.png"))
     plot.plot_decision_boundary(model, x, y, path=os.path.join(images, "spirals_boundary.png"))
     plt.close("all")
 
 
 if __name__ == "__main__":
-    main()
-    spirals()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=IMAGES, help=f"folder for the figures (default {IMAGES})")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    main(seed=args.seed, images=args.out)
+    spirals(seed=args.seed, images=args.out)
+    print(f"figures written to {args.out}")

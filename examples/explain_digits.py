@@ -4,8 +4,11 @@ Trains a two-convolution network on the embedded digits (8,000 train / 2,000 tes
 correct and four mistaken test predictions; also draws the network, its filters, test samples and the
 confusion matrix.
 
-Run: python examples/explain_digits.py        (needs matplotlib)
+Run: python examples/explain_digits.py [--out DIR]        (needs matplotlib)
+The figures go to DIR (default runs/explain_digits, under the current directory); the documentation's
+figures were made with --out docs/images.
 """
+import argparse
 import os
 
 import matplotlib
@@ -17,7 +20,7 @@ import numpy as np
 import scratchnn as snn
 from scratchnn import explain, layers, optim, plot
 
-IMAGES = os.path.join(os.path.dirname(__file__), "..", "docs", "images")
+IMAGES = os.path.join("runs", "explain_digits")
 METHODS = ("saliency", "integrated gradients", "occlusion")
 
 
@@ -90,4 +93,10 @@ def main(epochs=3, seed=0, images=IMAGES):
 
 
 if __name__ == "__main__":
-    main()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=IMAGES, help=f"folder for the figures (default {IMAGES})")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    main(epochs=args.epochs, seed=args.seed, images=args.out)
+    print(f"figures written to {args.out}")

@@ -325,4 +325,19 @@ add("reshape_infer", lambda: layers.Reshape((-1, 2)), (2, 3, 4), torch=torch_res
 add("reshape_exact", lambda: layers.Reshape((2, 2, 3)), (2, 12), torch=torch_reshape)
 add("reshape_to_image", lambda: layers.Reshape((2, 3, 1)), (3, 6), torch=torch_reshape)
 
+from layer_cases_keras import CASES as KERAS_CASES  # noqa: E402 - issue 16's activations, preprocessing, augmentation
+CASES.extend(KERAS_CASES)
+
+from layer_cases_rnn import CASES as RNN_CASES  # noqa: E402 - issue 18: Embedding, RNNs, wrappers
+CASES.extend(RNN_CASES)
+
+from layer_cases_seq import CASES as SEQUENCE_CASES  # noqa: E402 - issue 18: Conv1D, pooling, LayerNorm, attention
+CASES.extend(SEQUENCE_CASES)
+
+from layer_cases_merge import CASES as MERGE_CASES  # noqa: E402 - issue 17: merge layers, Residual
+CASES.extend(MERGE_CASES)
+
+from layer_cases_conv import CASES as CONV_CASES  # noqa: E402 - issue 17: the convolution family
+CASES.extend(CONV_CASES)
+
 assert len({case.id for case in CASES}) == len(CASES), "case ids must be unique"

@@ -95,21 +95,3 @@ def test_a_registered_layer_without_a_case_is_reported(monkeypatch):
     monkeypatch.setitem(LAYERS, "Registered", Registered)
     with pytest.raises(AssertionError, match=r"without an entry in tests/layer_cases.py: \['Registered'\]"):
         test_every_registered_layer_has_cases()
-
-
-def test_a_save_load_failure_outside_the_layer_is_an_xfail_that_says_why(monkeypatch, tmp_path):
-    import scratchnn
-
-    def moved(path):
-        raise ImportError("scratchnn.saving.model_file has moved")
-
-    monkeypatch.setattr(scratchnn, "load_model", moved)
-    with pytest.raises(pytest.xfail.Exception, match=r"failed outside the layer .*ImportError: scratchnn.saving"):
-        harness.check_save_load(CASES[0], tmp_path)
-
-    def loads_a_broken_layer(path):
-        return layers.Dense(0)                                          # raised inside the layer's code
-
-    monkeypatch.setattr(scratchnn, "load_model", loads_a_broken_layer)
-    with pytest.raises(ValueError, match="units must be a positive integer"):
-        harness.check_save_load(CASES[0], tmp_path)

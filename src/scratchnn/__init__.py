@@ -3,12 +3,12 @@ from . import backend, callbacks, datasets, gradcheck, initializers, layers, los
 from . import explain, regularizers, saving, schedules
 from ._version import __version__
 from .layers.base import reset_names as clear_session
-from .models import Sequential
+from .models import Input, Model, Sequential
 from .saving import load_model
 
-__all__ = ["Sequential", "load_model", "clear_session", "layers", "losses", "optim", "metrics", "callbacks",
-           "datasets", "initializers", "regularizers", "schedules", "gradcheck", "backend", "models", "saving",
-           "explain", "plot", "__version__"]
+__all__ = ["Sequential", "Model", "Input", "load_model", "clear_session", "layers", "losses", "optim", "metrics",
+           "callbacks", "datasets", "initializers", "regularizers", "schedules", "gradcheck", "backend", "models",
+           "saving", "explain", "plot", "__version__"]
 
 _LAZY_MODULES = ("plot",)                 # optional parts, imported on first use: snn.plot.plot_model(...)
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-EXTRAS = {"matplotlib": "plot", "onnx": "onnx", "onnxruntime": "onnx", "shap": "explain", "PIL": "image"}
+EXTRAS = {"matplotlib": "plot", "onnx": "onnx", "onnxruntime": "onnx", "shap": "explain", "PIL": "image",
+          "ray": "ray"}
 PACKAGES = {"PIL": "pillow"}
 
 

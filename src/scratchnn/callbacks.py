@@ -44,13 +44,15 @@ class CallbackList:
 class History(Callback):
     """Records the logs of every epoch: ``history.history["loss"]`` is a list with one value per epoch.
 
-    ``stopped_reason`` says why training ended early (interrupted, diverged), else None.
+    ``stopped_reason`` says why training ended early (interrupted, diverged), else None; ``diverged`` is
+    True when it ended because a loss or an update became NaN or infinite (that batch's update undone).
     """
 
     def __init__(self):
         self.history = {}
         self.epoch = []
         self.stopped_reason = None
+        self.diverged = False
 
     def on_epoch_end(self, epoch, logs=None):
         self.epoch.append(epoch)

@@ -77,6 +77,31 @@ class MeanMetric(Metric):
         return self.total / self.count if self.count else 0.0
 
 
+class FunctionMetric(MeanMetric):
+    """A function fn(y_true, y_pred) -> one value per sample, as a metric: its mean over the samples seen.
+
+    compile(metrics=[fn]) wraps a function in one (named fn.__name__, as Keras names it). Values of shape
+    (N, ...) are averaged over each sample's elements first; a single number counts as the batch's mean.
+    y_pred is what the model outputs (logits when the loss takes them).
+    """
+
+    def __init__(self, fn, name=None):
+        if not callable(fn):
+            raise ValueError(f"FunctionMetric expected a function (y_true, y_pred) -> values, got {fn!r}")
+        self.function = fn
+        super().__init__(name or getattr(fn, "__name__", type(fn).__name__), self.per_sample)
+
+    def per_sample(self, y_true, y_pred):
+        xp = namespace(y_pred)
+        values = xp.asarray(self.function(y_true, y_pred), dtype=xp.float64)
+        if values.ndim == 0:
+            return values * xp.ones(len(y_pred), dtype=xp.float64)
+        if len(values) != len(y_pred):
+            raise ValueError(f"metric {self.name!r} returned {values.shape[0]} values for a batch of {len(y_pred)}: "
+                             "return one value per sample (or one number for the batch)")
+        return xp.reshape(values, (len(values), -1)).mean(axis=1)
+
+
 def categorical_accuracy(y_true, y_pred):
     """1 where the argmax of the (N, K) outputs is the true class, else 0 (float64)."""
     xp = namespace(y_pred)
@@ -320,6 +345,32 @@ METRICS = {"top_k_accuracy": TopKAccuracy, "top_k_categorical_accuracy": TopKAcc
            "recall": Recall, "f1": F1Score, "f1_score": F1Score, "auc": AUC}
 
 
+def checked(spec):
+    """compile()'s metrics, checked at once: names must be known (the error lists them), functions become
+    FunctionMetric objects, Metric objects stay. Keeps the structure: a list (a single name or function is a
+    list of one), a dict by output name, lists inside either."""
+    if spec is None:
+        return []
+    if isinstance(spec, dict):
+        return {key: checked(value) if isinstance(value, (list, tuple)) else _checked_one(value)
+                for key, value in spec.items()}
+    if isinstance(spec, str) or isinstance(spec, Metric) or callable(spec):
+        return [_checked_one(spec)]
+    return [checked(item) if isinstance(item, (list, tuple)) else _checked_one(item) for item in spec]
+
+
+def _checked_one(item):
+    if isinstance(item, str):
+        get(item)                                   # raises for an unknown name, listing the known ones
+        return item
+    if isinstance(item, Metric):
+        return item
+    if callable(item) and not isinstance(item, type):
+        return FunctionMetric(item)
+    raise ValueError(f"compile: a metric is a name ({', '.join(sorted((*MEAN_METRICS, *METRICS)))}), a Metric or "
+                     f"a function (y_true, y_pred) -> values; got {item!r}")
+
+
 def get(identifier, output_dim: int | None = None, from_logits: bool = False) -> Metric:
     """A fresh Metric from a name or a Metric; "accuracy" picks binary (one output) or categorical accuracy.
 
@@ -327,6 +378,8 @@ def get(identifier, output_dim: int | None = None, from_logits: bool = False) ->
     """
     if isinstance(identifier, Metric):
         return identifier.configure(output_dim, from_logits)
+    if callable(identifier) and not isinstance(identifier, type):
+        return FunctionMetric(identifier)
     name = identifier.lower() if isinstance(identifier, str) else identifier
     if name in ("accuracy", "acc"):
         if output_dim == 1:

@@ -12,10 +12,10 @@ import os
 import sys
 from collections.abc import Sequence
 
-from . import datasets, evaluate, explain, export, plot, predict, summary, train
+from . import datasets, evaluate, explain, export, generate, plot, predict, serve, summary, train, tune
 from .common import EXIT_INTERRUPTED, EXIT_RUNTIME, EXIT_USAGE, ArgumentParser, CommandError, describe_error
 
-COMMANDS = (train, evaluate, predict, summary, export, explain, plot, datasets)
+COMMANDS = (train, evaluate, predict, summary, export, explain, plot, datasets, serve, tune, generate)
 
 __all__ = ["main", "build_parser", "describe_error", "CommandError", "COMMANDS", "EXIT_RUNTIME", "EXIT_USAGE",
            "EXIT_INTERRUPTED"]

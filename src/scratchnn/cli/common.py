@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 from collections.abc import Callable, Sequence
@@ -34,7 +35,7 @@ def describe_error(error: BaseException) -> str:
     """One line for an error: the message for expected failures, the type too for anything else."""
     if isinstance(error, OSError) and error.filename is not None:
         message = f"{error.filename}: {error.strerror or error}"
-    elif isinstance(error, (CommandError, ValueError, TypeError, ImportError, OSError)):
+    elif isinstance(error, (CommandError, ValueError, TypeError, ImportError, OSError, csv.Error)):
         message = str(error)
     else:
         message = f"internal error ({type(error).__name__}: {error}); run again with --debug for the traceback"

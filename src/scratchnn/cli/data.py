@@ -14,24 +14,25 @@ from .model import class_count
 
 DATA_HELP = ("digits (the 10,000 embedded MNIST digits, 8,000 train / 2,000 test), mnist[:DIR] or "
              "fashion[:DIR] (a folder holding the four IDX files, raw or .gz), or csv:FILE (numeric feature "
-             "columns with the integer class label in the LAST column; an optional header row is skipped)")
+             "columns with the integer class label in the LAST column; an optional header row is skipped), "
+             "or text:FILE (scratchnn train: a character-level language model of a text file)")
 
 DOWNLOAD_HELP = ("fetch missing MNIST / Fashion-MNIST files (SHA-256 checked) into ~/.scratchnn/datasets "
                  "(or DIR when given)")
 
-Dataset = namedtuple("Dataset", "name x_train y_train x_test y_test is_image")
+Dataset = namedtuple("Dataset", "name x_train y_train x_test y_test is_image vocabulary", defaults=(None,))
 
 
 def dataset_spec(text: str) -> tuple[str, str | None]:
-    """argparse type: 'digits', 'mnist[:DIR]', 'fashion[:DIR]' or 'csv:FILE' -> (name, path or None)."""
+    """argparse type: 'digits', 'mnist[:DIR]', 'fashion[:DIR]', 'csv:FILE' or 'text:FILE' -> (name, path or None)."""
     name, _, path = text.partition(":")
-    if name not in ("digits", "mnist", "fashion", "csv"):
+    if name not in ("digits", "mnist", "fashion", "csv", "text"):
         raise argparse.ArgumentTypeError(f"unknown dataset {text!r}: expected digits, mnist[:DIR], "
-                                         "fashion[:DIR] or csv:FILE")
+                                         "fashion[:DIR], csv:FILE or text:FILE")
     if name == "digits" and path:
         raise argparse.ArgumentTypeError(f"the embedded digits take no path, got {text!r}")
-    if name == "csv" and not path:
-        raise argparse.ArgumentTypeError("csv needs a file: --data csv:FILE")
+    if name in ("csv", "text") and not path:
+        raise argparse.ArgumentTypeError(f"{name} needs a file: --data {name}:FILE")
     return name, path or None
 
 
@@ -42,6 +43,9 @@ def load_dataset(spec: tuple[str, str | None], download: bool = False) -> Datase
     """
     from .. import datasets
     name, path = spec
+    if name == "text":                          # windows of a text file: cli/generate.py's load_text
+        raise CommandError(f"text:{path} is a language model's data: train one with `scratchnn train --data "
+                           f"text:{path}`, sample from it with `scratchnn generate`", 2)
     if name == "csv":
         x, y = split_label_column(read_numeric_csv(path), path)
         return Dataset(f"csv:{path}", x, y, None, None, False)

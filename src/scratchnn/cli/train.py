@@ -5,7 +5,9 @@ import argparse
 import json
 import math
 import os
+import signal
 import sys
+import threading
 import warnings
 
 import numpy as np
@@ -14,7 +16,7 @@ from .common import EXIT_INTERRUPTED, EXIT_USAGE, CommandError, check_folder, fr
     positive_int, table
 from .data import DATA_HELP, DOWNLOAD_HELP, Dataset, check_labels, dataset_spec, fit_to_model, limit_dataset, \
     load_dataset
-from .model import compile_for_classes
+from .model import compile_for_classes, outputs_probabilities
 
 NAME = "train"
 HELP = "train a classifier and write it to a model file"
@@ -25,9 +27,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from .. import optim
     parser.add_argument("--data", type=dataset_spec, default=("digits", None), help=DATA_HELP + " (default: digits)")
     parser.add_argument("--download", action="store_true", help=DOWNLOAD_HELP)
-    parser.add_argument("--model", default="mlp", help="mlp (two ReLU layers of 256 with 20%% dropout), cnn (two "
-                        "convolutions and max poolings, 128 ReLU units, dropout), or CONFIG.json: the JSON of "
-                        "model.get_config(), e.g. from `scratchnn summary MODEL --config` (default: mlp)")
+    parser.add_argument("--model", help="mlp (two ReLU layers of 256 with 20%% dropout), cnn (two "
+                        "convolutions and max poolings, 128 ReLU units, dropout), for --data text:FILE lstm or "
+                        "transformer (a causal one of two blocks), or CONFIG.json: the JSON of "
+                        "model.get_config(), e.g. from `scratchnn summary MODEL --config` (default: mlp; lstm "
+                        "for text)")
+    parser.add_argument("--sequence-length", type=positive_int, default=64,
+                        help="text: characters per training window (default: 64)")
+    parser.add_argument("--units", type=positive_int, default=128,
+                        help="text: the LSTM's state size, or the transformer's width (default: 128)")
     parser.add_argument("--epochs", type=positive_int, default=10, help="passes over the data (default: 10)")
     parser.add_argument("--batch-size", type=positive_int, default=64, help="samples per step (default: 64)")
     parser.add_argument("--optimizer", choices=sorted(optim.OPTIMIZERS), default="adam", help="(default: adam)")
@@ -50,25 +58,61 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "per epoch, 0: quiet")
 
 
+EXIT_TERMINATED = 143                 # 128 + SIGTERM, what a shell reports for a process ended by SIGTERM
+
+
 def run(args: argparse.Namespace) -> int:
+    """Train; SIGTERM (docker stop, systemd, timeout) is handled as Ctrl-C is, exit status 143."""
+    received = []
+
+    def terminate(signum, frame):
+        received.append(signum)
+        signal.raise_signal(signal.SIGINT)          # what Ctrl-C does, in whatever handler is current
+
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        status = train(args)
+    except KeyboardInterrupt:
+        if not received:
+            raise
+        print("scratchnn train: terminated (SIGTERM)", file=sys.stderr)
+        status = EXIT_INTERRUPTED
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    return EXIT_TERMINATED if received and status == EXIT_INTERRUPTED else status
+
+
+def train(args: argparse.Namespace) -> int:
     from .. import optim
     for path in (args.out, args.history):
         if path is not None:
             check_folder(path)
-    data = limit_dataset(load_dataset(args.data, args.download), args.limit)
+    data = limit_dataset(text_dataset(args) if args.data[0] == "text" else load_dataset(args.data, args.download),
+                         args.limit)
     x, y = data.x_train, data.y_train
     order = np.random.default_rng(args.seed).permutation(len(x))
     x, y = x[order], y[order]                     # fit holds out the last fraction for validation
-    model = make_model(args.model, data._replace(x_train=x, y_train=y), args.seed)
+    model = make_model(args.model, data._replace(x_train=x, y_train=y), args.seed, args.units)
     x = fit_to_model(x, model.input_shape, data.name)
-    check_labels(y, model, data.name)
+    if data.vocabulary is None:
+        check_labels(y, model, data.name)
     train_samples = int(len(x) * (1 - args.validation_split))
     rate = learning_rate(args.schedule, args.lr, args.epochs, -(-train_samples // args.batch_size))
-    compile_for_classes(model, optim.OPTIMIZERS[args.optimizer](learning_rate=rate))
+    optimizer = optim.OPTIMIZERS[args.optimizer](learning_rate=rate)
+    if data.vocabulary is None:
+        compile_for_classes(model, optimizer)
+    else:                                         # next-character ids (N, T) against logits (N, T, vocabulary)
+        model.compile(loss="sparse_categorical_crossentropy", optimizer=optimizer,
+                      from_logits=not outputs_probabilities(model))
+        model.metadata = data.vocabulary.to_metadata()   # kept in the model file for scratchnn generate
     model.summary()
     extra, checkpoint = training_callbacks(args)
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="(interrupted by the user|loss became)", category=RuntimeWarning)
+        warnings.filterwarnings("ignore", message="(interrupted by the user|loss became|the update of)",
+                                category=RuntimeWarning)
         try:
             history = model.fit(x, y, epochs=args.epochs, batch_size=args.batch_size,
                                 validation_split=args.validation_split, callbacks=extra, verbose=args.verbose)
@@ -76,6 +120,10 @@ def run(args: argparse.Namespace) -> int:
             return report_interrupted(args, checkpoint)
     if history.stopped_reason and history.stopped_reason.startswith("interrupted"):
         return report_interrupted(args, checkpoint)
+    if getattr(history, "diverged", False):
+        last = getattr(checkpoint, "last_path", None)
+        kept = f"; the last good checkpoint is {last}" if last and os.path.exists(last) else ""
+        raise CommandError(f"training diverged: {history.stopped_reason}; nothing written to {args.out}{kept}")
     if history.stopped_reason:
         print(f"warning: {history.stopped_reason}", file=sys.stderr)
     model.save(args.out)
@@ -135,8 +183,21 @@ def _default_input_shape(model, sample_shape):
     return sample_shape if first in ("Flatten", "Reshape") else (math.prod(sample_shape),)
 
 
-def make_model(choice: str, data: Dataset, seed: int):
+def text_dataset(args: argparse.Namespace) -> Dataset:
+    """The next-character windows of --data text:FILE (no test split), with their vocabulary."""
+    from .generate import load_text
+    x, y, vocabulary = load_text(args.data[1], args.sequence_length)
+    return Dataset(f"text:{args.data[1]}", x, y, None, None, False, vocabulary)
+
+
+def make_model(choice: str | None, data: Dataset, seed: int, units: int = 128):
+    from .generate import TEXT_MODELS, text_model
     sample_shape = data.x_train.shape[1:]
+    if data.vocabulary is not None and (choice is None or choice in ("mlp", "cnn", *TEXT_MODELS)):
+        return text_model(choice or "lstm", len(data.vocabulary), sample_shape[0], units, seed)
+    if choice in TEXT_MODELS:
+        raise CommandError(f"--model {choice} is a language model: train it on --data text:FILE", EXIT_USAGE)
+    choice = choice or "mlp"
     if choice in ("mlp", "cnn"):
         image_shape = sample_shape if data.is_image else None
         return builtin_model(choice, image_shape, math.prod(sample_shape), int(data.y_train.max()) + 1, seed)
@@ -189,5 +250,7 @@ def print_final_table(model, x: np.ndarray, y: np.ndarray, validation_split: flo
     for name, part_x, part_y in parts:
         if len(part_x):
             results = model.evaluate(part_x, part_y)
+            if data.vocabulary is not None:       # the mean crossentropy in nats per character, in bits
+                results["bits/char"] = results["loss"] / math.log(2)
             rows.append([name, f"{len(part_x):,}", *(f"{value:.4f}" for value in results.values())])
     print(table(rows, ["", "samples", *results]))

@@ -1,6 +1,8 @@
 """MNIST and Fashion-MNIST from their four IDX files, in the layout of keras.datasets."""
 import hashlib
+import http.client
 import os
+import time
 from pathlib import Path
 from urllib import request
 
@@ -29,7 +31,10 @@ FASHION_SHA256 = {
 }
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
-DOWNLOAD_TIMEOUT_S = 30
+DOWNLOAD_TIMEOUT_S = 30                   # the longest wait for one read from a mirror
+DOWNLOAD_DEADLINE_S = 300                 # the longest one file may take from one mirror, all reads together
+MAX_DOWNLOAD_BYTES = 64 * 2 ** 20         # no file of either set is larger (Fashion's train images: 26 MB)
+_CHUNK = 2 ** 16
 
 
 def default_cache_dir(name):
@@ -104,15 +109,19 @@ def _pair(images_path, labels_path):
 
 
 def _download(filename, folder, mirrors, sha256):
-    """Fetch filename from the first mirror that answers with the right SHA-256; write it atomically."""
+    """Fetch filename from the first mirror that answers with the right SHA-256; write it atomically.
+
+    Each mirror gets DOWNLOAD_DEADLINE_S seconds in all (and DOWNLOAD_TIMEOUT_S per read) and at most
+    MAX_DOWNLOAD_BYTES; a mirror that fails in any way (refused, cut off, too slow, too long, the wrong
+    bytes) is noted and the next one tried.
+    """
     failures = []
     for mirror in mirrors:
         url = mirror + filename
         try:
-            with request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
-                payload = response.read()
-        except OSError as error:
-            failures.append(f"{url}: {error}")
+            payload = _fetch(url)
+        except (OSError, http.client.HTTPException, ValueError) as error:
+            failures.append(f"{url}: {type(error).__name__}: {error}")
             continue
         digest = hashlib.sha256(payload).hexdigest()
         if digest != sha256:
@@ -125,3 +134,28 @@ def _download(filename, folder, mirrors, sha256):
     raise ConnectionError(f"could not download {filename}:\n  " + "\n  ".join(failures) +
                           f"\nWithout a network, copy the four IDX files ({', '.join(FILES)}, raw or .gz) "
                           f"into {folder} and call again, or pass path= the folder that holds them")
+
+
+def _fetch(url):
+    """The body at url, read in chunks against an overall deadline and a size cap."""
+    deadline = time.monotonic() + DOWNLOAD_DEADLINE_S
+    with request.urlopen(url, timeout=min(DOWNLOAD_TIMEOUT_S, DOWNLOAD_DEADLINE_S)) as response:
+        declared = getattr(response, "headers", {}).get("Content-Length")
+        if declared is not None and declared.isdigit() and int(declared) > MAX_DOWNLOAD_BYTES:
+            raise ValueError(f"the server announces {int(declared):,} bytes, more than the {MAX_DOWNLOAD_BYTES:,} "
+                             "any file of the set has")
+        chunks, received = [], 0
+        while True:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"not complete after {DOWNLOAD_DEADLINE_S} s ({received:,} bytes received)")
+            chunk = response.read1(_CHUNK)                # returns after one read from the socket
+            if not chunk:
+                break
+            received += len(chunk)
+            if received > MAX_DOWNLOAD_BYTES:
+                raise ValueError(f"more than {MAX_DOWNLOAD_BYTES:,} bytes, more than any file of the set has")
+            chunks.append(chunk)
+    payload = b"".join(chunks)
+    if declared is not None and declared.isdigit() and len(payload) != int(declared):
+        raise http.client.IncompleteRead(payload[-64:], int(declared) - len(payload))   # the connection was cut
+    return payload

@@ -85,6 +85,8 @@ class Layer:
 
     #: what the layer takes: "float" inputs are cast to the layer's dtype once; "int" keeps integer ids
     input_kind = "float"
+    #: True for a layer called on a list of inputs (the merge layers: forward(list), backward -> list)
+    multiple_inputs = False
 
     def __init__(self, name: str | None = None, dtype=None, trainable: bool = True):
         self.name = name if name is not None else unique_name(snake_case(type(self).__name__))
@@ -102,7 +104,14 @@ class Layer:
         self.output_shape: Shape | None = None
 
     def __call__(self, x, training: bool = False):
-        """Build on the first call (from x's shape), then forward: ``Dense(3)(x)``."""
+        """Build on the first call (from x's shape), then forward: ``Dense(3)(x)``.
+
+        Called on a symbolic tensor (``scratchnn.Input``, or a layer's output in a functional model), it
+        computes nothing: it records the call and returns the symbolic output (models/graph.py)."""
+        if getattr(x, "is_symbolic", False) or isinstance(x, (list, tuple)):
+            from ..models import graph
+            if graph.is_symbolic(x):
+                return graph.call_layer(self, x)
         if not self.built:
             self.build(tuple(x.shape[1:]), backend.make_rng(None))
         return self.forward(x, training=training)

@@ -77,8 +77,12 @@ class Conv2D(KernelLayer):
         activation: optional activation, applied after the convolution.
         use_bias, kernel_initializer (default ``"glorot_uniform"``), bias_initializer (``"zeros"``),
         kernel_regularizer: as in Dense.
+        groups: split the channels into this many groups (grouped convolution, as in Keras and PyTorch):
+            output channels g * F/G ... (g + 1) * F/G - 1 read only input channels g * C/G ... (g + 1) * C/G - 1,
+            i.e. Y_g = P_g @ W_g per group, P_g the patches of group g's channels; dW_g = P_g.T @ dY_g,
+            dP_g = dY_g @ W_g.T. groups must divide both C_in and filters.
 
-    Shapes: input (N, H, W, C_in), output (N, H_out, W_out, filters); kernel (kh, kw, C_in, filters).
+    Shapes: input (N, H, W, C_in), output (N, H_out, W_out, filters); kernel (kh, kw, C_in / groups, filters).
 
     Example::
 
@@ -88,10 +92,13 @@ class Conv2D(KernelLayer):
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", dilation_rate=1, activation=None,
                  use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
-                 kernel_regularizer=None, name=None, dtype=None, trainable=True):
+                 kernel_regularizer=None, groups=1, name=None, dtype=None, trainable=True):
         super().__init__(activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer, name,
                          dtype, trainable)
         self.filters = check_positive_int("filters", filters, "Conv2D")
+        self.groups = check_positive_int("groups", groups, "Conv2D")
+        if self.filters % self.groups:
+            raise ValueError(f"Conv2D: groups={self.groups} must divide filters={self.filters}")
         self.kernel_size = as_pair("kernel_size", kernel_size, "Conv2D")
         self.strides = as_pair("strides", strides, "Conv2D")
         self.padding = check_padding(padding, "Conv2D")
@@ -99,6 +106,8 @@ class Conv2D(KernelLayer):
 
     def compute_output_shape(self, input_shape):
         check_image_shape(input_shape, "Conv2D")
+        if input_shape[2] % self.groups:
+            raise ValueError(f"Conv2D: groups={self.groups} must divide the input's {input_shape[2]} channels")
         span = [(k - 1) * d + 1 for k, d in zip(self.kernel_size, self.dilation_rate)]
         rows = window_geometry(input_shape[0], span[0], self.strides[0], self.padding, "Conv2D")
         cols = window_geometry(input_shape[1], span[1], self.strides[1], self.padding, "Conv2D")
@@ -107,7 +116,7 @@ class Conv2D(KernelLayer):
 
     def build(self, input_shape, rng=None):
         super().build(input_shape, rng)
-        self.add_kernel_and_bias((*self.kernel_size, input_shape[2], self.filters))
+        self.add_kernel_and_bias((*self.kernel_size, input_shape[2] // self.groups, self.filters))
         return self.output_shape
 
     def shape_hint(self, got):
@@ -150,14 +159,14 @@ class Conv2D(KernelLayer):
     def forward(self, x, training=False):
         self.check_input(x)
         xp = namespace(x)
-        if is_numpy(xp) and kernels_cpu.enabled("conv2d"):
+        if is_numpy(xp) and kernels_cpu.enabled("conv2d") and self.groups == 1:
             y, saved = kernels_cpu.conv2d_forward(self, x, training)
             self.remember(training, "fast", saved)
             return self.activate(y, training)
         x_padded = self.pad(x)                                          # x_p = x inside its zero border
         patches = self.im2col(x_padded)                                 # P: one row per output pixel
-        kernel = xp.reshape(self.params["kernel"], (-1, self.filters))
-        y = patches @ kernel                                            # Y = P @ W + b
+        y = self.grouped(patches) if self.groups > 1 \
+            else patches @ xp.reshape(self.params["kernel"], (-1, self.filters))      # Y = P @ W + b
         if self.use_bias:
             y = y + self.params["bias"]
         self.remember(training, "reference", (patches, x_padded.shape))
@@ -179,6 +188,8 @@ class Conv2D(KernelLayer):
         xp = namespace(grad_out)
         patches, padded_shape = saved
         grad_rows = xp.reshape(grad_out, (-1, self.filters))
+        if self.groups > 1:
+            return self.grouped_backward(patches, grad_rows, padded_shape, input_grad)
         kernel = xp.reshape(self.params["kernel"], (-1, self.filters))
         grad_kernel = xp.reshape(patches.T @ grad_rows, self.params["kernel"].shape)   # dW = P.T @ dY
         grad_bias = xp.sum(grad_rows, axis=0) if self.use_bias else None              # db = sum of dY
@@ -186,7 +197,42 @@ class Conv2D(KernelLayer):
             return None, grad_kernel, grad_bias
         return self.col2im(grad_rows @ kernel.T, padded_shape), grad_kernel, grad_bias  # dP = dY @ W.T
 
+    def group_parts(self, patches):
+        """Per group g: (P_g (rows, kh kw C/G), W_g (kh kw C/G, F/G), output columns of g)."""
+        xp = namespace(patches)
+        groups, kernel = self.groups, self.params["kernel"]
+        per_group, outputs = kernel.shape[2], self.filters // groups
+        windows = xp.reshape(patches, (patches.shape[0], -1, groups, per_group))   # (rows, kh kw, G, C/G)
+        for g in range(groups):
+            columns = slice(g * outputs, (g + 1) * outputs)
+            yield (xp.reshape(windows[:, :, g], (patches.shape[0], -1)),
+                   xp.reshape(kernel[..., columns], (-1, outputs)), columns)
+
+    def grouped(self, patches):
+        """Y = [P_0 @ W_0, ..., P_{G-1} @ W_{G-1}] (the groups' outputs side by side)."""
+        return namespace(patches).concatenate([p @ w for p, w, _ in self.group_parts(patches)], axis=1)
+
+    def grouped_backward(self, patches, grad_rows, padded_shape, input_grad):
+        """dW_g = P_g.T @ dY_g, db = sum dY, dP_g = dY_g @ W_g.T (scattered back into group g's channels)."""
+        xp = namespace(patches)
+        kernel = self.params["kernel"]
+        kh, kw, per_group, _ = kernel.shape
+        grad_kernel = xp.zeros(kernel.shape, dtype=kernel.dtype)
+        grad_patches = xp.zeros((patches.shape[0], kh * kw, self.groups, per_group), dtype=patches.dtype)
+        for g, (p, w, columns) in enumerate(self.group_parts(patches)):
+            grad_kernel[..., columns] = xp.reshape(p.T @ grad_rows[:, columns], (kh, kw, per_group, -1))
+            if input_grad:
+                grad_patches[:, :, g] = xp.reshape(grad_rows[:, columns] @ w.T, (-1, kh * kw, per_group))
+        grad_bias = xp.sum(grad_rows, axis=0) if self.use_bias else None
+        if not input_grad:
+            return None, grad_kernel, grad_bias
+        grad_patches = xp.reshape(grad_patches, (patches.shape[0], -1))
+        return self.col2im(grad_patches, padded_shape), grad_kernel, grad_bias
+
     def get_config(self):
-        return {**super().get_config(), "filters": self.filters, "kernel_size": list(self.kernel_size),
-                "strides": list(self.strides), "padding": self.padding,
-                "dilation_rate": list(self.dilation_rate)}
+        config = {**super().get_config(), "filters": self.filters, "kernel_size": list(self.kernel_size),
+                  "strides": list(self.strides), "padding": self.padding,
+                  "dilation_rate": list(self.dilation_rate)}
+        if self.groups > 1:
+            config["groups"] = self.groups
+        return config

@@ -1,4 +1,5 @@
-"""Models: Sequential (structure), the Trainer (compile, fit, evaluate, predict) and build-time plans."""
+"""Models: Sequential (a stack), Model and Input (graphs), the Trainer (compile, fit, evaluate, predict), plans."""
+from .functional import Input, Model
 from .sequential import Sequential
 
-__all__ = ["Sequential"]
+__all__ = ["Sequential", "Model", "Input"]

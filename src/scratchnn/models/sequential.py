@@ -146,9 +146,15 @@ class Sequential(Trainer):
     def forward(self, x, training: bool = False):
         """The outputs for x; when training, each layer records what its backward needs."""
         x = self._as_input(x)
+        mask = None                 # padding (Embedding(mask_zero=True)), passed to the layers that take one
         with backend.shared_work(len(x) * self._widest):
             for i in self._order:
-                x = self.layers[i].forward(x, training=training)
+                layer = self.layers[i]
+                if mask is not None and getattr(layer, "supports_masking", False):
+                    x, x_in = layer.forward(x, training=training, mask=mask), x
+                else:
+                    x, x_in = layer.forward(x, training=training), x
+                mask = layer.compute_mask(x_in, mask) if hasattr(layer, "compute_mask") else None
         return x
 
     def __call__(self, x, training: bool = False):

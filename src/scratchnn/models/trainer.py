@@ -4,6 +4,11 @@ A model class mixes this in and provides ``forward``, ``backward``, ``parameters
 ``clear_cache``, ``regularization_loss``, ``unique_layers``, ``output_shape`` and ``rng``. One training step is
 ``compute_gradients(x, y) -> (loss, grads)`` then ``apply_gradients(grads)``: the seam a data-parallel
 worker overrides (it averages the gradients of every worker before applying them).
+
+Data is one array, or (for a model of several inputs or outputs) a list of arrays in the model's order: a
+batch of it is ``_rows(data, index)``. A model of several inputs or outputs turns the lists and dicts a user
+passes into that order (``_arrange_inputs`` / ``_arrange_targets``), builds its loss (``_make_loss``) and
+metrics, and puts predictions back into the user's structure (``_join_batches``).
 """
 from __future__ import annotations
 
@@ -26,11 +31,20 @@ class Trainer:
     metric_names: list = []
     stop_training = False
 
-    def compile(self, loss, optimizer="sgd", metrics=None, from_logits=False) -> None:
-        """Choose the loss (name or Loss), the optimizer (name or Optimizer) and the metric names."""
-        self.loss = losses.get(loss, from_logits=from_logits)
+    def compile(self, loss, optimizer="sgd", metrics=None, from_logits=False, loss_weights=None) -> None:
+        """Choose the loss (name or Loss), the optimizer (name or Optimizer) and the metric names.
+
+        A model of several outputs takes one loss per output (a list in output order or a dict by output
+        name; one loss is used for every output), ``loss_weights`` (list or dict; the loss is
+        sum_k w_k loss_k), and metrics as a list (each output) or a dict by output name."""
+        self.loss = self._make_loss(loss, from_logits, loss_weights)
         self.optimizer = optim.get(optimizer)
-        self.metric_names = list(metrics or [])
+        self.metric_names = metrics_module.checked(metrics)     # unknown names fail here; functions wrapped
+
+    def _make_loss(self, loss, from_logits, loss_weights):
+        if loss_weights is not None:
+            raise ValueError("compile: loss_weights applies to a model of several outputs; this one has one")
+        return losses.get(loss, from_logits=from_logits)
 
     def _make_metrics(self):
         from_logits = getattr(self.loss, "from_logits", False)
@@ -73,7 +87,7 @@ class Trainer:
         """Forward, backward and one optimizer step -> (loss, outputs). A NaN/inf loss changes no weight."""
         loss, grads, y_pred = self._forward_backward(x, y, sample_weight)
         if np.isfinite(loss):
-            self.apply_gradients(grads)
+            self.apply_gradients(grads)     # rolled back if it made a weight NaN/inf (optimizer.last_step_finite)
         return loss, y_pred
 
     def train_on_batch(self, x, y, sample_weight=None) -> float:
@@ -83,33 +97,38 @@ class Trainer:
 
     # ---- fit -------------------------------------------------------------------------------------
     def fit(self, x, y, epochs=1, batch_size=32, shuffle=True, validation_data=None, validation_split=0.0,
-            verbose=1, callbacks=None, initial_epoch=0, sample_weight=None, class_weight=None) -> History:
+            verbose=1, callbacks=None, initial_epoch=0, sample_weight=None, class_weight=None,
+            strategy=None) -> History:
         """Train for ``epochs`` passes over (x, y) in mini-batches; returns a History.
 
         Labels may be integers or one-hot. ``validation_split`` holds out the last fraction of the data
         (as Keras). Ctrl-C stops after the current batch and returns the history so far.
         """
         self._require_compiled("fit")
+        if strategy is not None:            # e.g. scratchnn.distributed.RayStrategy: the same fit on W workers
+            return strategy.fit(self, x, y, epochs, batch_size, shuffle, validation_data, validation_split,
+                                verbose, callbacks, initial_epoch, sample_weight, class_weight)
         epochs = check_positive_int("epochs", epochs, "fit")
         batch_size = check_positive_int("batch_size", batch_size, "fit")
         if not 0.0 <= validation_split < 1.0:
             raise ValueError(f"fit: validation_split must be in [0, 1), got {validation_split!r}")
-        x, y = _check_data(x, y, "fit")
+        x, y = self._check_data(x, y, "fit")
         if validation_split and validation_data is None:
-            split = int(len(x) * (1 - validation_split))
-            x, xv, y, yv = x[:split], x[split:], y[:split], y[split:]
+            split = int(_length(x) * (1 - validation_split))
+            head, tail = slice(None, split), slice(split, None)
+            x, xv, y, yv = _rows(x, head), _rows(x, tail), _rows(y, head), _rows(y, tail)
             validation_data = (xv, yv)
             sample_weight = None if sample_weight is None else np.asarray(sample_weight)[:split]
         weights = _sample_weights(y, sample_weight, class_weight)
-        self._as_input(x[:1])
+        self._as_input(_rows(x, slice(0, 1)))
         history = History()
-        steps = -(-len(x) // batch_size)
-        progress = ProgressLogger(epochs, steps, len(x), verbose)
+        steps = -(-_length(x) // batch_size)
+        progress = ProgressLogger(epochs, steps, _length(x), verbose)
         cbs = CallbackList([*(callbacks or []), history, progress], self)
         train_metrics = self._make_metrics()
         self.stop_training = False
         self.history = history
-        with _StopOnSigint() as sigint:
+        with _StopOnSigint(self.optimizer) as sigint:
             try:
                 cbs.on_train_begin()
                 for epoch in range(initial_epoch, epochs):
@@ -135,29 +154,34 @@ class Trainer:
         return history
 
     def _train_epoch(self, x, y, weights, batch_size, shuffle, train_metrics, cbs, epoch, history, sigint):
-        order = self.rng.permutation(len(x)) if shuffle else None         # None: plain slices, no copies
+        order = self.rng.permutation(_length(x)) if shuffle else None     # None: plain slices, no copies
         for metric in train_metrics:
             metric.reset()
         loss_sum, seen = 0.0, 0
-        for batch, start in enumerate(range(0, len(x), batch_size)):
+        for batch, start in enumerate(range(0, _length(x), batch_size)):
             idx = slice(start, start + batch_size) if order is None else order[start:start + batch_size]
             cbs.on_batch_begin(batch)
-            xb, yb = x[idx], y[idx]
+            xb, yb = _rows(x, idx), _rows(y, idx)
             wb = None if weights is None else weights[idx]
             loss, y_pred = self.train_step(xb, yb, wb)
-            if not np.isfinite(loss):
+            finite_step = getattr(self.optimizer, "last_step_finite", True)
+            if not np.isfinite(loss) or not finite_step:
                 history.stopped_reason = (f"loss became {loss} at epoch {epoch + 1}, batch {batch + 1}: "
                                           "training stopped without that batch's update "
-                                          "(lower the learning rate?)")
+                                          "(lower the learning rate?)") if not np.isfinite(loss) else (
+                    f"the update of epoch {epoch + 1}, batch {batch + 1} made weights NaN or infinite: it was "
+                    "rolled back and training stopped (lower the learning rate?)")
+                history.diverged = True
                 warnings.warn(history.stopped_reason, RuntimeWarning, stacklevel=3)
                 self.stop_training = True
                 return None
-            loss_sum += loss * len(xb)
-            seen += len(xb)
+            rows = _length(xb)
+            loss_sum += loss * rows
+            seen += rows
             for metric in train_metrics:
                 metric.update(yb, y_pred, wb)
             cbs.on_batch_end(batch, {"loss": loss_sum / seen, **{m.name: m.result() for m in train_metrics},
-                                     "size": len(xb)})
+                                     "size": rows})
             if self.stop_training or sigint.hit:
                 if sigint.hit:
                     raise KeyboardInterrupt
@@ -169,17 +193,19 @@ class Trainer:
         """Loss and metrics over (x, y) in inference mode -> {"loss": ..., "accuracy": ...}."""
         self._require_compiled("evaluate")
         batch_size = check_positive_int("batch_size", batch_size, "evaluate")
-        x, y = _check_data(x, y, "evaluate")
+        x, y = self._check_data(x, y, "evaluate")
         evaluators = self._make_metrics()
         total, count = 0.0, 0
-        for start in range(0, len(x), batch_size):
+        for start in range(0, _length(x), batch_size):
             sl = slice(start, start + batch_size)
             wb = None if sample_weight is None else np.asarray(sample_weight)[sl]
-            y_pred = self.forward(x[sl], training=False)
-            total += self.loss.forward(y_pred, y[sl], wb) * len(y_pred)     # weighted sum, divided by N
-            count += len(y_pred)                                             # as in fit (and Keras)
+            xb, yb = _rows(x, sl), _rows(y, sl)
+            y_pred = self.forward(xb, training=False)
+            rows = _length(xb)
+            total += self.loss.forward(y_pred, yb, wb) * rows                # weighted sum, divided by N
+            count += rows                                                    # as in fit (and Keras)
             for metric in evaluators:
-                metric.update(y[sl], y_pred, wb)
+                metric.update(yb, y_pred, wb)
         results = {"loss": total / count + self.regularization_loss()}
         results.update({m.name: m.result() for m in evaluators})
         if verbose:
@@ -189,30 +215,63 @@ class Trainer:
     def predict(self, x, batch_size=256):
         """Outputs for x, computed in batches in inference mode (records nothing; safe from several threads)."""
         batch_size = check_positive_int("batch_size", batch_size, "predict")
-        x = check_finite_array(x, "predict")
-        outputs = [self.forward(x[start:start + batch_size]) for start in range(0, len(x), batch_size)]
+        x = _finite(self._arrange_inputs(x, "predict"), "predict")
+        outputs = [self.forward(_rows(x, slice(start, start + batch_size)))
+                   for start in range(0, _length(x), batch_size)]
+        return self._join_batches(outputs)
+
+    # ---- data: one array, or a list of arrays in the model's order -------------------------------------------
+    def _arrange_inputs(self, x, method):
+        return x
+
+    def _arrange_targets(self, y, method):
+        return y
+
+    def _join_batches(self, outputs):
+        """The predictions of every batch as one array (a model of several outputs: in its structure)."""
         if not outputs:
             return np.zeros((0, *self.output_shape), dtype=self.dtype)
         return np.concatenate(outputs)
 
+    def _check_data(self, x, y, method):
+        x = _finite(self._arrange_inputs(x, method), method)
+        y = self._arrange_targets(y, method)
+        y = [np.asarray(a) for a in y] if isinstance(y, list) else np.asarray(y)
+        lengths = [len(a) for a in (x if isinstance(x, list) else [x]) + (y if isinstance(y, list) else [y])]
+        if len(set(lengths)) > 1:
+            raise ValueError(f"{method}: x and y must have the same number of samples, got "
+                             f"{' and '.join(map(str, lengths))}")
+        if _length(x) == 0:
+            raise ValueError(f"{method}: got an empty dataset")
+        _finite(y, method + " (labels)")
+        return x, y
 
-def _check_data(x, y, method):
-    x = check_finite_array(x, method)
-    y = np.asarray(y)
-    if len(x) != len(y):
-        raise ValueError(f"{method}: x and y must have the same number of samples, got {len(x)} and {len(y)}")
-    if len(x) == 0:
-        raise ValueError(f"{method}: got an empty dataset")
-    check_finite_array(y, method + " (labels)")
-    return x, y
+
+def _length(data) -> int:
+    """The number of samples in one array or in a list of arrays (of the same length)."""
+    return len(data[0]) if isinstance(data, list) else len(data)
+
+
+def _rows(data, index):
+    """data[index], for one array or for each array of a list."""
+    return [a[index] for a in data] if isinstance(data, list) else data[index]
+
+
+def _finite(data, method):
+    if isinstance(data, list):
+        return [check_finite_array(a, method) for a in data]
+    return check_finite_array(data, method)
 
 
 def _sample_weights(y, sample_weight, class_weight):
     """Per-sample weights from sample_weight and/or class_weight ({class: weight}); None if neither."""
     from ..labels import class_indices
     weights = None if sample_weight is None else np.asarray(sample_weight, dtype=float).reshape(-1)
-    if weights is not None and len(weights) != len(y):
-        raise ValueError(f"fit: sample_weight must have one value per sample ({len(y)}), got {len(weights)}")
+    if weights is not None and len(weights) != _length(y):
+        raise ValueError(f"fit: sample_weight must have one value per sample ({_length(y)}), got {len(weights)}")
+    if class_weight and isinstance(y, list):
+        raise ValueError("fit: class_weight applies to a model of one output; with several outputs pass "
+                         "sample_weight (one weight per sample)")
     if class_weight:
         labels = class_indices(y, "fit (labels for class_weight)")
         per_class = np.array([class_weight.get(int(c), 1.0) for c in labels], dtype=float)
@@ -221,7 +280,13 @@ def _sample_weights(y, sample_weight, class_weight):
 
 
 class _StopOnSigint:
-    """While fit runs, Ctrl-C sets a flag checked after each batch instead of raising mid-update."""
+    """While fit runs, Ctrl-C sets a flag checked after each batch instead of raising mid-update.
+
+    A second Ctrl-C raises KeyboardInterrupt at once, except during the optimizer's step (``stepping``),
+    which it lets finish: the batch ends either wholly applied or not at all, never half-way."""
+
+    def __init__(self, optimizer=None):
+        self.optimizer = optimizer
 
     def __enter__(self):
         self.hit = False
@@ -231,9 +296,9 @@ class _StopOnSigint:
         return self
 
     def _handle(self, signum, frame):
-        if self.hit:                        # a second Ctrl-C interrupts at once
+        if self.hit and not getattr(self.optimizer, "stepping", False):     # a second Ctrl-C: at once
             raise KeyboardInterrupt
-        self.hit = True
+        self.hit = True                     # (during a step, the loop raises once the step is done)
 
     def __exit__(self, *exc):
         if self.previous is not None:

@@ -238,3 +238,5 @@ class Nadam(Optimizer):
         super().load_state_dict(state)
         self.mu_product = float(state["mu_product"]) if "mu_product" in state else \
             math.prod(self._mu(t) for t in range(1, self.iterations + 1))
+        if not 0 <= self.mu_product <= 1:                     # a product of momenta in [0, 1); NaN fails too
+            raise ValueError(f"Nadam: mu_product must be in [0, 1], got {state.get('mu_product')!r}")

@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import schedules
 from ..backend.namespace import namespace
-from ..validation import check_number
+from ..validation import check_non_negative_int, check_number
 
 LearningRate = float | Callable[[int], float]      # a float or a schedule: step -> learning rate
 
@@ -45,6 +45,13 @@ def _check_clip(owner, name, value):
         return None
     _checked(owner, name, value, "a positive number or None", low=0, low_open=True)
     return value
+
+
+def _finite(array) -> bool:
+    """No NaN and no inf in array. A NaN or an inf makes the sum NaN or inf, so a finite sum (one pass,
+    nothing allocated) settles it; only a sum that overflowed from finite values needs the elementwise test."""
+    xp = namespace(array)
+    return math.isfinite(float(xp.sum(array))) or bool(xp.all(xp.isfinite(array)))
 
 
 def _clip_coefficient(norm, max_norm):
@@ -80,6 +87,8 @@ class Optimizer:
         self.iterations = 0
         self.slots: list[dict[str, Any]] = []
         self._scratch: list[Any] = []
+        self.stepping = False                 # True during step(): fit's signal handlers wait for its end
+        self.last_step_finite = True          # False: the last step made a value NaN or inf and was undone
 
     def current_learning_rate(self) -> float:
         """The learning rate of the next step: the float, or the schedule at ``iterations``."""
@@ -104,8 +113,14 @@ class Optimizer:
                     grad *= coefficient                                   # g <- g * clip / (sqrt(sum ||g||^2) + 1e-6)
         return grads
 
-    def step(self, parameters: Iterable[tuple[Any, Any]]) -> None:
-        """One update of every (param, grad) pair, in place."""
+    def step(self, parameters: Iterable[tuple[Any, Any]]) -> bool:
+        """One update of every (param, grad) pair, in place, all or nothing; returns whether it was applied.
+
+        The parameters, the slots and the scalar state are copied first (into buffers kept between steps).
+        An update that leaves any of them NaN or infinite is rolled back (returns False; ``last_step_finite``
+        is False); an exception raised during the update (a KeyboardInterrupt) rolls it back and propagates.
+        While ``stepping`` is True, fit's Ctrl-C and SIGTERM handlers wait for the step to end.
+        """
         parameters = list(parameters)
         params = [p for p, _ in parameters]
         grads = self.clip([g for _, g in parameters])
@@ -116,10 +131,41 @@ class Optimizer:
             self._check_slots(params)
             self._scratch = [namespace(p).empty((count, *p.shape), dtype=p.dtype) for p in params]
         lr = self.current_learning_rate()
-        self.begin_step()
-        for param, grad, slots, scratch in zip(params, grads, self.slots, self._scratch):
-            self.update(param, grad, slots, lr, scratch)
-        self.iterations += 1
+        self.stepping = True
+        try:
+            arrays = [*params, *(array for slots in self.slots for array in slots.values())]
+            scalars = self._save(arrays)
+            try:
+                with np.errstate(over="ignore", invalid="ignore"):     # a non-finite result is undone below
+                    self.begin_step()
+                    for param, grad, slots, scratch in zip(params, grads, self.slots, self._scratch):
+                        self.update(param, grad, slots, lr, scratch)
+                    self.last_step_finite = all(_finite(array) for array in arrays)
+            except BaseException:
+                self._restore(arrays, scalars)
+                raise
+            if not self.last_step_finite:
+                self._restore(arrays, scalars)
+                return False
+            self.iterations += 1
+            return True
+        finally:
+            self.stepping = False
+
+    def _save(self, arrays):
+        """Copy the arrays into the backup buffers (made once) and return the scalar state."""
+        backup = getattr(self, "_backup", [])
+        if len(backup) != len(arrays) or any(b.shape != a.shape or b.dtype != a.dtype for b, a in zip(backup, arrays)):
+            backup = self._backup = [namespace(a).empty_like(a) for a in arrays]
+        for saved, array in zip(backup, arrays):
+            saved[...] = array
+        return {key: value for key, value in vars(self).items()
+                if isinstance(value, (int, float)) and key not in ("stepping", "last_step_finite")}
+
+    def _restore(self, arrays, scalars):
+        for saved, array in zip(self._backup, arrays):
+            array[...] = saved
+        vars(self).update(scalars)
 
     def _check_slots(self, params):
         owner = type(self).__name__
@@ -180,8 +226,18 @@ class Optimizer:
         return {"iterations": self.iterations, "slots": [{k: a.copy() for k, a in s.items()} for s in self.slots]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Continue from ``state_dict()``'s output; the arrays move to the parameters' module at the next step."""
-        self.iterations = int(state["iterations"])
+        """Continue from ``state_dict()``'s output; the arrays move to the parameters' module at the next step.
+
+        ``iterations`` must be an integer >= 0 and every slot array finite (ValueError otherwise)."""
+        iterations = state["iterations"]
+        if isinstance(iterations, float) and iterations.is_integer():
+            iterations = int(iterations)
+        self.iterations = check_non_negative_int("iterations", iterations, type(self).__name__)
+        for index, slots in enumerate(state["slots"]):
+            for name, array in slots.items():
+                if not _finite(array):
+                    raise ValueError(f"{type(self).__name__}: state {name!r} of parameter {index} holds NaN or "
+                                     "infinite values")
         self.slots = [{k: namespace(a).array(a, copy=True) for k, a in s.items()} for s in state["slots"]]
         self._scratch = []
 

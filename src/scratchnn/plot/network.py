@@ -19,7 +19,8 @@ def plot_model(model, style: str = "auto", describe: bool = True, weights: bool 
         labels X_i / H_i / y_i) and a line per connection, coloured by the sign of the trained weight
         (blue positive, orange negative) and as wide as its size (``weights=False``: the seed's colours);
         layers wider than ``max_neurons`` are drawn with a gap and their true size.
-        "layers" draws a box per layer (type, output shape, parameters), like Keras's plot_model.
+        "layers" draws a box per layer (type, output shape, parameters), like Keras's plot_model; for a
+        functional ``Model`` ("auto" or "layers") a box per input and layer call, arrows with the shapes.
         "auto" picks "neurons" for networks of up to 8 Dense and Dropout layers (with their activations)
         on 1-D inputs, else "layers".
     describe: write "activation(Σ in[X·w] + b) = n out" above each layer of neurons.
@@ -29,6 +30,9 @@ def plot_model(model, style: str = "auto", describe: bool = True, weights: bool 
         raise ValueError("plot_model needs a built model: pass input_shape=... to Sequential or call build()")
     if style not in ("auto", "neurons", "layers"):
         raise ValueError(f"plot_model: style must be 'auto', 'neurons' or 'layers', got {style!r}")
+    if hasattr(model, "nodes") and style != "neurons":      # a functional Model: its graph (plot/graph.py)
+        from .graph import draw_graph
+        return finish(draw_graph(model, ax), path)
     columns = _neuron_columns(model)
     if style == "neurons" and columns is None:
         raise ValueError("plot_model: style='neurons' draws networks of Dense, activation and Dropout layers "

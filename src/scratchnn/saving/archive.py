@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import lzma
 import os
 import zipfile
 import zlib
@@ -17,7 +18,7 @@ from typing import IO, Any, Union
 
 import numpy as np
 
-from .files import atomic_file
+from .files import atomic_file, open_regular
 
 PathOrStream = Union[str, os.PathLike, IO[bytes]]
 
@@ -26,8 +27,10 @@ MAX_CONFIG_BYTES = 16 * 2 ** 20
 MAX_NPY_HEADER_BYTES = 2 ** 16
 _NPY_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0,
                        (2, 0): np.lib.format.read_array_header_2_0}
-ARCHIVE_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError,
-                  ValueError, KeyError, RecursionError)
+ARCHIVE_ERRORS = (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, NotImplementedError, RuntimeError,
+                  ValueError, KeyError, RecursionError, OSError, OverflowError)
+# what reading a crafted file can raise anywhere in a loader: each becomes a ModelFileError naming the file
+READ_ERRORS = (*ARCHIVE_ERRORS, TypeError, IndexError, AttributeError, MemoryError, ArithmeticError, AssertionError)
 
 
 class ModelFileError(ValueError):
@@ -36,7 +39,16 @@ class ModelFileError(ValueError):
 
 # ---- writing -------------------------------------------------------------------------------------
 def write_archive(path: PathOrStream, config: dict[str, Any], arrays: Mapping[str, np.ndarray]) -> None:
-    """config.json then every array as an uncompressed .npy member (zip64 for members over 1 GiB)."""
+    """config.json then every array as an uncompressed .npy member (zip64 for members over 1 GiB).
+
+    An array holding NaN or inf is refused (ValueError naming it): a model file never holds a diverged model.
+    """
+    for member, array in arrays.items():
+        array = np.asarray(array)
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            bad = int(array.size - np.isfinite(array).sum())
+            raise ValueError(f"refusing to write {member[:-4]}: {bad} of its {array.size} values are NaN or "
+                             "infinite (training diverged?); nothing was written")
     text = json.dumps(config, indent=1, allow_nan=False)
     with _output(path) as stream, zipfile.ZipFile(stream, "w", zipfile.ZIP_STORED) as archive:
         archive.writestr(CONFIG_MEMBER, text)
@@ -68,14 +80,40 @@ def problems(path, what, errors=(ValueError, TypeError, KeyError, IndexError, At
 
 
 @contextlib.contextmanager
-def open_archive(path) -> Iterator[zipfile.ZipFile]:
+def reading(path, what="cannot be read"):
+    """Around a whole loader: any error a crafted file provokes becomes a ModelFileError naming the file
+    (a missing or unreadable file keeps its OSError, which names it)."""
     try:
-        archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, EOFError, ValueError) as exc:
-        raise ModelFileError(f"{path}: not a scratchnn model file (not a complete zip archive: {exc}); "
-                             "the file may be truncated or of another kind") from None
-    with archive:
-        yield archive
+        yield
+    except (ModelFileError, FileNotFoundError, PermissionError):
+        raise
+    except READ_ERRORS as exc:
+        raise ModelFileError(f"{path}: {what}: {type(exc).__name__}: {exc}") from None
+
+
+@contextlib.contextmanager
+def open_archive(path) -> Iterator[zipfile.ZipFile]:
+    """The zip archive at ``path`` (a regular file only: a device or a FIFO is refused unread), or in a
+    seekable binary stream the caller owns."""
+    if hasattr(path, "read"):
+        size = path.seek(0, os.SEEK_END)
+        path.seek(0)
+        stream = contextlib.nullcontext(path)
+    else:
+        try:
+            stream = open_regular(path, "a model file")
+        except ValueError as exc:
+            raise ModelFileError(str(exc)) from None
+        size = os.fstat(stream.fileno()).st_size
+    with stream as stream:
+        try:
+            archive = zipfile.ZipFile(stream)
+        except (zipfile.BadZipFile, EOFError, ValueError, OSError, NotImplementedError, OverflowError) as exc:
+            raise ModelFileError(f"{path}: not a scratchnn model file (not a complete zip archive: {exc}); "
+                                 "the file may be truncated or of another kind") from None
+        archive.file_size = size
+        with archive:
+            yield archive
 
 
 def read_config_json(archive, path):

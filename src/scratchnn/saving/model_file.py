@@ -1,8 +1,9 @@
 """Model files: one zip of config.json and .npy arrays, read without pickle and with every size checked.
 
 A model file (``model.save``) holds the architecture, the compile settings, the optimizer with its
-state, the model's random generator state, and every parameter, buffer and optimizer slot as a .npy
-member. A weights file (``model.save_weights``) holds the arrays and a manifest of where they belong.
+state, the model's random generator state, ``model.metadata`` when set (a dict of JSON values, e.g. a
+text model's vocabulary), and every parameter, buffer and optimizer slot as a .npy member. A weights file
+(``model.save_weights``) holds the arrays and a manifest of where they belong.
 The zip container and its defensive reading (sizes checked, nothing unpickled) are archive.py's.
 
 The model's class is named in config.json ("model_class") and found through ``registry.model_class``, so
@@ -19,8 +20,9 @@ from typing import Any
 import numpy as np
 
 from .. import losses, metrics, optim, registry
-from .archive import (CONFIG_MEMBER, ModelFileError, PathOrStream, open_archive, problems, read_array,
-                      read_config_json, write_archive)
+from .archive import (CONFIG_MEMBER, READ_ERRORS, ModelFileError, PathOrStream, open_archive, problems, read_array,
+                      read_config_json, reading, write_archive)
+from .budget import check_members, planned_arrays
 
 FORMAT_VERSION = 1
 MODEL_FORMAT = "scratchnn-model"
@@ -46,6 +48,8 @@ def save_model(model: Any, path: PathOrStream) -> None:
               "layer_rng_states": {str(index): _rng_state(layer.rng) for index, layer in enumerate(model.layers)
                                    if getattr(layer, "rng", model.rng) is not model.rng},
               "weights": manifest}
+    if getattr(model, "metadata", None):               # what the model's user keeps with it (a text vocabulary)
+        config["metadata"] = _metadata(model.metadata, path)
     write_archive(path, config, {**arrays, **slot_arrays})
 
 
@@ -58,6 +62,14 @@ def save_weights(model: Any, path: PathOrStream) -> None:
         raise ValueError("save_weights needs a built model: pass input_shape=... or call build() first")
     manifest, arrays = _layer_arrays(model)
     write_archive(path, {**_header(WEIGHTS_FORMAT), "weights": manifest}, arrays)
+
+
+def _metadata(metadata, path):
+    """``model.metadata``, a dict of JSON values kept in config.json (files without it load as before)."""
+    try:
+        return json.loads(json.dumps(metadata, allow_nan=False))
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{path}: model.metadata must be a dict of JSON values: {error}") from None
 
 
 def _header(file_format):
@@ -95,16 +107,37 @@ def _compile_config(model):
     """Loss config, from_logits and metric names; metric objects (which carry settings) are not saved."""
     if model.loss is None:
         return None
-    loss = losses.serialize(model.loss)
-    if loss["class_name"] not in {cls.__name__ for cls in losses.LOSSES.values()}:
-        raise ValueError(f"cannot save the loss {loss['class_name']}: a model file records only the built-in "
-                         f"losses {sorted({cls.__name__ for cls in losses.LOSSES.values()})}; use save_weights")
-    objects = [m.name for m in model.metric_names if not isinstance(m, str)]
+    several = getattr(model.loss, "losses", None)                 # a model of several outputs: one per output
+    saved = [losses.serialize(loss) for loss in several or [model.loss]]
+    builtin = {cls.__name__ for cls in losses.LOSSES.values()}
+    for loss in saved:
+        if loss["class_name"] not in builtin:
+            raise ValueError(f"cannot save the loss {loss['class_name']}: a model file records only the built-in "
+                             f"losses {sorted(builtin)}; use save_weights")
+    spec = model.metric_names
+    named = ({key: _metric_names(value) for key, value in spec.items()} if isinstance(spec, dict)
+             else _metric_names(spec))
+    objects = [m.name for m in _flat_metrics(spec) if not isinstance(m, str)]
     if objects:
         warnings.warn(f"the metrics {objects} were given as objects and are not saved; pass metrics by name "
                       "(metrics=['accuracy', ...]) to have them in the model file", UserWarning, stacklevel=4)
-    return {"loss": loss, "from_logits": bool(getattr(model.loss, "from_logits", False)),
-            "metrics": [m for m in model.metric_names if isinstance(m, str)]}
+    if several is not None:
+        return {"loss": saved, "loss_weights": list(model.loss.weights), "from_logits": False, "metrics": named}
+    return {"loss": saved[0], "from_logits": bool(getattr(model.loss, "from_logits", False)), "metrics": named}
+
+
+def _flat_metrics(spec):
+    """Every metric of a compile() metrics argument: a list, a list of lists, or a dict of either."""
+    items = spec.values() if isinstance(spec, dict) else spec
+    return [m for item in items for m in (item if isinstance(item, (list, tuple)) else [item])]
+
+
+def _metric_names(spec):
+    """The metrics given by name (objects are dropped), keeping lists of lists and single names."""
+    if isinstance(spec, str):
+        return spec
+    return [_metric_names(m) if isinstance(m, (list, tuple)) else m for m in spec
+            if isinstance(m, (str, list, tuple))]
 
 
 def _optimizer_state(model):
@@ -129,12 +162,16 @@ def _rng_state(rng):
 # ---- reading -------------------------------------------------------------------------------------
 def load_model(path: str | os.PathLike[str]) -> Any:
     """Rebuild a model written by ``save_model``: architecture, weights, compile settings, optimizer, rng."""
-    with open_archive(path) as archive:
+    with reading(path), open_archive(path) as archive:
         config = _read_config(archive, path, MODEL_FORMAT)
         model_class = _model_class(config, path)
-        with problems(path, "the architecture in config.json cannot be rebuilt",
-                      (ValueError, TypeError, KeyError, IndexError, AttributeError, MemoryError)):
-            model = model_class.from_config(_field(config, "model", dict, path))
+        model_config = _field(config, "model", dict, path)
+        with problems(path, "the architecture in config.json cannot be rebuilt", READ_ERRORS):
+            planned = planned_arrays(model_class, model_config)       # shapes only: nothing drawn yet
+        if planned is not None:
+            check_members(archive, planned, path, archive.file_size)
+        with problems(path, "the architecture in config.json cannot be rebuilt", READ_ERRORS):
+            model = model_class.from_config(model_config)
         _load_layer_arrays(archive, model, _field(config, "weights", list, path), path, by_name=False)
         rng = _generator(config.get("rng_state"), path)
         layer_rngs = _layer_generators(model, config.get("layer_rng_states", {}), path)
@@ -143,6 +180,8 @@ def load_model(path: str | os.PathLike[str]) -> Any:
     _set_generator(model, rng)
     for layer, layer_rng in layer_rngs:
         layer.rng = layer_rng
+    if "metadata" in config:
+        model.metadata = _field(config, "metadata", dict, path)
     return model
 
 
@@ -150,7 +189,7 @@ def load_weights(model: Any, path: str | os.PathLike[str]) -> None:
     """Copy the arrays of a weights (or model) file into ``model``, matched by layer name or index."""
     if not model.built:
         raise ValueError("load_weights needs a built model: pass input_shape=... or call build() first")
-    with open_archive(path) as archive:
+    with reading(path), open_archive(path) as archive:
         config = _read_config(archive, path, WEIGHTS_FORMAT, MODEL_FORMAT)
         _load_layer_arrays(archive, model, _field(config, "weights", list, path), path, by_name=True)
 
@@ -241,13 +280,15 @@ def _load_layer_arrays(archive, model, manifest, path, by_name):
 def _restore_compile(archive, model, config, path):
     settings = _field(config, "compile", dict, path)
     with problems(path, "the compile settings in config.json are not valid"):
-        loss = losses.deserialize(settings["loss"])
+        saved = settings["loss"]
+        loss = [losses.deserialize(item) for item in saved] if isinstance(saved, list) else losses.deserialize(saved)
         block = _field(config, "optimizer", dict, path)
         names = settings.get("metrics", [])
-        for name in names:
+        for name in _flat_metrics(names):
             metrics.get(name)
-        model.compile(loss=loss, optimizer=optim.from_config(block), metrics=list(names),
-                      from_logits=bool(settings.get("from_logits")))
+        extra = {"loss_weights": settings["loss_weights"]} if settings.get("loss_weights") is not None else {}
+        model.compile(loss=loss, optimizer=optim.from_config(block), metrics=names,
+                      from_logits=bool(settings.get("from_logits")), **extra)
     _restore_optimizer_state(archive, model, block, path)
 
 

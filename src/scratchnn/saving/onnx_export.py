@@ -18,6 +18,10 @@ from .._optional import require
 from ..layers.conv import window_geometry
 from .files import atomic_file
 from .onnx_common import DEFAULT_OPSET, INPUT_NAME, OUTPUT_NAME, TO_NCHW, TO_NHWC
+from .onnx_export_conv import CONV_EXPORTERS
+from .onnx_export_keras import KERAS_EXPORTERS
+from .onnx_export_rnn import RNN_EXPORTERS
+from .onnx_export_seq import SEQUENCE_EXPORTERS
 
 SQRT_2 = math.sqrt(2.0)
 GELU_TANH_COEFFICIENT = 0.044715
@@ -69,6 +73,9 @@ def export(model: Any, path: Union[str, os.PathLike, IO[bytes]], opset: int = DE
         raise ValueError("export needs a built model: pass input_shape=... or call build() first")
     if not isinstance(opset, int) or not 13 <= opset <= onnx.defs.onnx_opset_version():
         raise ValueError(f"export: opset must be an int from 13 to {onnx.defs.onnx_opset_version()}, got {opset!r}")
+    if hasattr(model, "nodes"):                            # a functional Model (a graph): onnx_export_graph.py
+        from .onnx_export_graph import export_graph
+        return export_graph(model, path, opset, onnx)
     dtype = np.dtype(model.dtype)
     builder = _GraphBuilder(onnx, dtype, opset)
     x = INPUT_NAME
@@ -83,7 +90,8 @@ def export(model: Any, path: Union[str, os.PathLike, IO[bytes]], opset: int = DE
     elem_type = onnx.helper.np_dtype_to_tensor_dtype(dtype)
     graph = onnx.helper.make_graph(
         builder.nodes, model.name,
-        [onnx.helper.make_tensor_value_info(INPUT_NAME, elem_type, ["N", *model.input_shape])],
+        [onnx.helper.make_tensor_value_info(INPUT_NAME, onnx.TensorProto.INT64 if model.layers[0].input_kind == "int"
+                                            else elem_type, ["N", *model.input_shape])],           # ids: int64
         [onnx.helper.make_tensor_value_info(OUTPUT_NAME, elem_type, ["N", *model.output_shape])],
         builder.initializers)
     proto = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", opset)],
@@ -110,10 +118,16 @@ def _export_unary(op_type, **attributes):
 
 
 def _export_dense(builder, layer, x, hint):
+    """Y = X @ W + b on the last axis: one Gemm for (N, features); MatMul and Add for a sequence or an image."""
+    rank = len(layer.input_shape) + 1
     kernel = builder.constant(f"{hint}_kernel", layer.params["kernel"])
+    if rank != 2:
+        x = builder.channels(x, rank, first=False)                                  # features last
     if not layer.use_bias:
         return builder.node("MatMul", [x, kernel], hint)                           # Y = X @ W
     bias = builder.constant(f"{hint}_bias", layer.params["bias"])
+    if rank != 2:
+        return builder.node("Add", [builder.node("MatMul", [x, kernel], f"{hint}_matmul"), bias], hint)
     return builder.node("Gemm", [x, kernel, bias], hint)                           # Y = X @ W + b
 
 
@@ -153,7 +167,8 @@ def _export_conv(builder, layer, x, hint):
     if layer.use_bias:
         inputs.append(builder.constant(f"{hint}_bias", layer.params["bias"]))
     return builder.node("Conv", inputs, hint, kernel_shape=list(layer.kernel_size), strides=list(layer.strides),
-                        dilations=list(layer.dilation_rate), pads=_pads(layer, span))
+                        dilations=list(layer.dilation_rate), pads=_pads(layer, span),
+                        group=getattr(layer, "groups", 1))
 
 
 def _export_pooling(op_type, **attributes):
@@ -195,7 +210,7 @@ def _export_batch_norm(builder, layer, x, hint):
     if rank == 4 and axis == 3:
         x, axis = builder.channels(x, 4, first=True), 1
     elif rank == 4 and builder.channels_first:
-        axis = TO_NHWC.index(axis)
+        axis = TO_NCHW.index(axis)              # where our NHWC axis sits in the graph's NCHW tensor
     order = [0, axis, *[i for i in range(1, rank) if i != axis]]
     if axis != 1:
         x = builder.node("Transpose", [x], f"{hint}_features_first", perm=order)
@@ -220,4 +235,28 @@ _EXPORTERS = {
     "GlobalAveragePooling2D": _export_global_pooling("GlobalAveragePool"),
     "GlobalMaxPooling2D": _export_global_pooling("GlobalMaxPool"),
     "Dropout": _export_dropout, "BatchNormalization": _export_batch_norm,
+    **KERAS_EXPORTERS,                                                        # issue 16: onnx_export_keras.py
+    **RNN_EXPORTERS,                                                          # issue 18: onnx_export_rnn.py
+    **SEQUENCE_EXPORTERS,                                                     # issue 18: onnx_export_seq.py
+    **CONV_EXPORTERS,                                                         # issue 17: onnx_export_conv.py
 }
+
+
+def _export_residual(builder, layer, x, hint):
+    """y = x + block(x): the block's layers through their own exporters (with a layer's own activation), then
+    one Add with x brought to the layout the block ended in."""
+    rank, first = len(layer.input_shape) + 1, builder.channels_first
+    y = x
+    for index, inner in enumerate(layer.block):
+        activation = getattr(inner, "activation", None)                 # Dense(8, activation="relu")'s layer
+        for part in (inner, activation) if hasattr(activation, "get_config") else (inner,):
+            if type(part).__name__ not in _EXPORTERS:
+                raise ValueError(f"export: no ONNX form for {part.describe()} inside {layer.describe()}")
+            y = _EXPORTERS[type(part).__name__](builder, part, y, f"{hint}_{index}_{type(part).__name__}")
+    if rank == 4 and builder.channels_first != first:
+        x = builder.node("Transpose", [x], "to_nchw" if builder.channels_first else "to_nhwc",
+                         perm=TO_NCHW if builder.channels_first else TO_NHWC)
+    return builder.node("Add", [x, y], hint)
+
+
+_EXPORTERS["Residual"] = _export_residual

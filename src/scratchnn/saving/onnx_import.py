@@ -8,6 +8,7 @@ name in the registry, so this module imports no model module.
 """
 from __future__ import annotations
 
+import math
 import os
 from typing import Any
 
@@ -16,6 +17,8 @@ import numpy as np
 from .._optional import require
 from ..layers.conv import window_geometry
 from ..registry import layer_class, model_class
+from .budget import planned_layer_arrays
+from .files import open_regular
 from .onnx_common import TO_NCHW
 from .onnx_import_ops import ELEMENTWISE, IMPORTERS, SCALAR_ARITHMETIC, SHAPE_OPERATIONS, import_reshape
 
@@ -25,17 +28,27 @@ __all__ = ["load"]
 def load(path: str | os.PathLike[str]) -> Any:
     """Read an ONNX file that uses only the operators export writes (and torch's forms of them).
 
-    Returns a built Sequential that takes NHWC input; raises ValueError naming the first operator or
-    attribute it cannot map.
+    Returns a built Sequential that takes NHWC input (a functional Model for a graph: onnx_import_graph.py);
+    raises ValueError naming the first operator or attribute it cannot map.
     """
     onnx = require("onnx", "ONNX import")
-    with open(path, "rb") as stream:
-        data = stream.read()
-    try:
-        proto = onnx.load_model_from_string(data)
+    open_regular(path, "an ONNX file").close()            # a device or a FIFO is refused before onnx reads it
+    try:               # by path: tensors stored in a data file beside it (torch's m.onnx.data) are found
+        proto = onnx.load(os.fspath(path))
     except Exception as exc:        # protobuf's DecodeError has no common base with ValueError
+        if isinstance(exc, (FileNotFoundError, PermissionError)):
+            raise
         raise ValueError(f"{path}: not an ONNX model ({type(exc).__name__}: {exc})") from None
-    return _Importer(onnx, proto, str(path)).run()
+    try:                    # a straight chain: a Sequential; a graph: a functional Model (onnx_import_graph.py)
+        from .onnx_import_graph import import_model
+        return import_model(onnx, proto, str(path), _Importer)
+    except ValueError as exc:
+        if str(exc).startswith(str(path)):
+            raise
+        raise ValueError(f"{path}: cannot import: {exc}") from None
+    except (TypeError, KeyError, IndexError, AttributeError, OverflowError, ArithmeticError, MemoryError,
+            RecursionError) as exc:                     # a malformed graph: say so, naming the file
+        raise ValueError(f"{path}: cannot import: a malformed graph ({type(exc).__name__}: {exc})") from None
 
 
 class _Importer:
@@ -84,6 +97,8 @@ class _Importer:
             self.fail(f"the graph has a cycle (through nodes {stuck[:5]})")
 
     def constant_node_value(self, node):
+        if len(node.attribute) != 1:
+            self.fail(f"Constant node {node.name!r} has {len(node.attribute)} attributes; expected one value")
         attribute = node.attribute[0]
         value = self.onnx.helper.get_attribute_value(attribute)
         if attribute.name == "value":
@@ -123,12 +138,22 @@ class _Importer:
 
     # ---- the walk ----
     def run(self):
+        kind = self.input.type.WhichOneof("value")
+        if kind != "tensor_type":
+            self.fail(f"the graph input {self.input.name!r} is a {kind or 'value of no type'}, not a tensor")
         elem_type = self.input.type.tensor_type.elem_type
-        dtype = np.dtype(self.onnx.helper.tensor_dtype_to_np_dtype(elem_type))
-        if dtype.name not in ("float32", "float64"):
-            self.fail(f"the input must be float32 or float64, got {dtype.name}")
-        dims = [d.dim_value for d in self.input.type.tensor_type.shape.dim][1:]
-        if not dims or not all(d > 0 for d in dims):
+        names = {1: "float32", 11: "float64"}
+        if elem_type not in names:
+            found = self.onnx.TensorProto.DataType.Name(elem_type) if elem_type in \
+                self.onnx.TensorProto.DataType.values() else elem_type
+            self.fail(f"the input must be float32 or float64, got element type {found}")
+        dtype = np.dtype(names[elem_type])
+        all_dims = [d.dim_value for d in self.input.type.tensor_type.shape.dim]
+        dims = all_dims[1:]
+        if len(all_dims) < 2:
+            self.fail(f"the input has {len(all_dims)} axes; expected a batch axis and at least one more, "
+                      "e.g. (N, features) or (N, C, H, W)")
+        if not all(d > 0 for d in dims):
             self.fail(f"every input dimension but the batch must be fixed, got {dims}")
         self.x, self.shape, self.row_order = self.input.name, tuple(dims), None
         self.batch = self.input.type.tensor_type.shape.dim[0].dim_value
@@ -153,12 +178,24 @@ class _Importer:
             self.x = output
         if self.row_order is not None or self.channels_first:
             self.fail("the output is in NCHW order (a Flatten or image output of an NCHW graph)")
+        self.check_arrays(input_shape, dtype)
         model = model_class("Sequential")([layer for layer, _ in self.layers], input_shape=input_shape, dtype=dtype)
         for layer, arrays in self.layers:
             for name, array in arrays.items():
                 target = layer.params[name] if name in layer.params else layer.buffers[name]
                 target[...] = np.asarray(array, dtype=dtype).reshape(target.shape)
         return model
+
+    def check_arrays(self, input_shape, dtype):
+        """Every parameter the layers will allocate comes from the file, at its size: found on a plan of the
+        model (nothing drawn), so a graph declaring a huge input cannot make the import draw huge weights."""
+        planned = planned_layer_arrays([layer for layer, _ in self.layers], input_shape, dtype)
+        for (layer, arrays), wanted in zip(self.layers, planned):
+            for name, shape in wanted.items():
+                given = arrays.get(name)
+                if given is None or np.size(given) != math.prod(shape):
+                    self.fail(f"{layer.describe()} needs {name} of shape {shape} for the input's shape, the graph "
+                              f"gives {'none' if given is None else np.shape(given)}")
 
     def starts_with_transpose_to_nchw(self):
         nodes, _ = self.region(self.input.name)

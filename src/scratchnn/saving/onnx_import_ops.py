@@ -58,8 +58,14 @@ def _dense(importer, node, kernel, bias):
     if len(importer.shape) != 1:
         importer.fail(f"{node.op_type} node {node.name!r} needs a 2-D (N, features) input, got "
                       f"{len(importer.shape) + 1} axes")
+    if kernel.shape[0] != importer.shape[0]:
+        importer.fail(f"{node.op_type} node {node.name!r}: a kernel of {kernel.shape[0]} rows for an input of "
+                      f"{importer.shape[0]} features")
+    if bias is not None and np.size(bias) != kernel.shape[1]:
+        importer.fail(f"{node.op_type} node {node.name!r}: a bias (C) of shape {np.shape(bias)} for {kernel.shape[1]} "
+                      "outputs; only a vector of one value per output (or a scalar) is supported")
     if importer.row_order is not None:
-        kernel, importer.row_order = kernel[importer.row_order], None
+        kernel, importer.row_order = kernel[nchw_rows(importer)], None
     importer.add(layer_class("Dense")(kernel.shape[1], use_bias=bias is not None), kernel=kernel,
                  **({} if bias is None else {"bias": np.reshape(bias, -1)}))
 
@@ -72,6 +78,10 @@ def _import_gemm(importer, node):
     kernel = kernel.T if attributes.get("transB", 0) else kernel
     bias = importer.constant(node, 2, required=False)
     if bias is not None:
+        if np.ndim(bias) > 1 and np.shape(bias)[0] != 1 or np.size(bias) not in (1, kernel.shape[1]):
+            importer.fail(f"Gemm node {node.name!r}: C of shape {list(np.shape(bias))} is not a vector of one value "
+                          f"per output ({kernel.shape[1]}) or a scalar; a matrix C (a per-sample bias) is not "
+                          "supported")
         bias = np.broadcast_to(bias * attributes.get("beta", 1.0), (1, kernel.shape[1]))
     _dense(importer, node, kernel, bias)
 
@@ -81,6 +91,9 @@ def _import_matmul(importer, node):
     kernel = importer.constant(node, 1)
     if kernel.ndim != 2:
         importer.fail(f"MatMul node {node.name!r}: the second operand must be a 2-D constant")
+    if node.output[0] == importer.output:                  # the graph's last node: a Dense without bias
+        _dense(importer, node, kernel, None)
+        return None
     following, output = importer.region(node.output[0])
     if len(following) == 1 and following[0].op_type == "Add":
         operands = [name for name in following[0].input if name != node.output[0]]
@@ -95,11 +108,15 @@ def _import_matmul(importer, node):
 def _flatten(importer):
     """A Flatten layer; after an NCHW tensor, remember where each (C, H, W) value lands in our (H, W, C) order."""
     if len(importer.shape) == 3 and importer.channels_first:
-        height, width, channels = importer.shape
-        importer.row_order = np.arange(channels * height * width).reshape(channels, height, width) \
-            .transpose(1, 2, 0).reshape(-1)
+        importer.row_order = importer.shape                # (H, W, C): the permutation is made when used
         importer.channels_first = False
     importer.add(layer_class("Flatten")())
+
+
+def nchw_rows(importer):
+    """Where each value of a flattened (C, H, W) tensor lands in our flattened (H, W, C) order."""
+    height, width, channels = importer.row_order
+    return np.arange(channels * height * width).reshape(channels, height, width).transpose(1, 2, 0).reshape(-1)
 
 
 def _import_flatten(importer, node):
@@ -113,8 +130,8 @@ def import_reshape(importer, node, shape=None):
     """Reshape to a constant shape, or to one computed from the input's (see import_computed_reshape)."""
     shape = [int(d) for d in (importer.constant(node, 1) if shape is None else shape)]
     importer.require_our_order(node)
-    if importer.attributes(node).get("allowzero", 0):
-        importer.fail(f"Reshape node {node.name!r} with allowzero=1 is not supported")
+    if importer.attributes(node).get("allowzero", 0) and 0 in shape:   # without a 0 the flag changes nothing
+        importer.fail(f"Reshape node {node.name!r} with allowzero=1 and a 0 in its shape {shape} is not supported")
     if shape[0] not in (0, -1, importer.batch) or (shape[0] == -1 and -1 in shape[1:]):
         importer.fail(f"Reshape node {node.name!r} to {shape}: the batch axis must stay first (0 or -1)")
     dims = importer.onnx_dims()
@@ -139,6 +156,9 @@ def _import_conv(importer, node):
     importer.image_node(node)
     attributes = importer.attributes(node)
     weights = importer.constant(node, 1)
+    if np.ndim(weights) != 4 or weights.shape[1] != importer.onnx_dims()[0]:
+        importer.fail(f"Conv node {node.name!r}: weights of shape {list(np.shape(weights))} for an input of "
+                      f"{importer.onnx_dims()[0]} channels (expected (filters, {importer.onnx_dims()[0]}, kh, kw))")
     if attributes.get("group", 1) != 1:
         importer.fail(f"Conv node {node.name!r}: grouped convolutions are not supported")
     kernel_size = tuple(weights.shape[2:])
@@ -156,6 +176,8 @@ def _import_pooling(class_name):
     def import_layer(importer, node):
         importer.image_node(node)
         attributes = importer.attributes(node)
+        if "kernel_shape" not in attributes:
+            importer.fail(f"{node.op_type} node {node.name!r} has no kernel_shape attribute (required by ONNX)")
         pool_size = tuple(attributes["kernel_shape"])
         strides = tuple(attributes.get("strides", (1, 1)))
         unsupported = {name: attributes[name] for name in ("ceil_mode", "storage_order") if attributes.get(name)}
@@ -189,9 +211,13 @@ def _import_batch_norm(importer, node):
     if attributes.get("training_mode", 0) or len([o for o in node.output if o]) > 1:
         importer.fail(f"BatchNormalization node {node.name!r} is in training mode")
     gamma, beta, mean, variance = (importer.constant(node, i) for i in range(1, 5))
+    channels = importer.onnx_dims()[0]
+    if any(np.size(a) not in (1, channels) for a in (gamma, beta, mean, variance)):
+        importer.fail(f"BatchNormalization node {node.name!r}: scale, bias, mean and variance need {channels} "
+                      f"values (the input's channels), got {[np.size(a) for a in (gamma, beta, mean, variance)]}")
     if importer.row_order is not None:
-        gamma, beta, mean, variance = (np.broadcast_to(a, importer.shape)[importer.row_order]
-                                       for a in (gamma, beta, mean, variance))
+        rows = nchw_rows(importer)
+        gamma, beta, mean, variance = (np.broadcast_to(a, importer.shape)[rows] for a in (gamma, beta, mean, variance))
     axis = importer.onnx_axis_to_ours(1)
     normalization = layer_class("BatchNormalization")(axis=-1 if axis == len(importer.shape) else axis,
                                                       momentum=_shortest(attributes.get("momentum", 0.9)),
