@@ -48,6 +48,22 @@ def dense_file(path, units=20000):
     return path
 
 
+def functional_dense_file(path, units=20000):
+    """dense_file's attack in a functional Model's config (a Model is built as it is made from its config)."""
+    x = snn.Input((2,), name="x")
+    snn.Model(x, layers.Dense(2, name="d")(x)).save(path)
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    config = json.loads(members["config.json"])
+    config["model"]["input_layers"][0]["shape"] = [units]
+    config["model"]["layers"][0]["config"]["units"] = units
+    members["config.json"] = json.dumps(config)
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return path
+
+
 def wide_onnx(path):
     onnx = pytest.importorskip("onnx")
     from onnx import TensorProto, helper, numpy_helper
@@ -70,7 +86,8 @@ CHILD = textwrap.dedent("""
     from scratchnn.saving import load_onnx
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     attacks = json.loads(sys.argv[1])
-    calls = {"dense": lambda: scratchnn.load_model(attacks["dense"]), "dev_zero": lambda: scratchnn.load_model(
+    calls = {"dense": lambda: scratchnn.load_model(attacks["dense"]),
+        "functional": lambda: scratchnn.load_model(attacks["functional"]), "dev_zero": lambda: scratchnn.load_model(
         "/dev/zero"), "fifo": lambda: scratchnn.load_model(attacks["fifo"]), "onnx": lambda: load_onnx(
         attacks["onnx"]), "idx": lambda: read_idx(attacks["idx"]), "idx_huge": lambda: read_idx(attacks["idx_huge"]),
         "png": lambda: main(["predict", attacks["model"], attacks["png"]]),
@@ -99,7 +116,9 @@ def test_small_files_cannot_exhaust_memory(tmp_path):
     (tmp_path / "huge-idx").write_bytes(bytes([0, 0, 8, 2, 255, 255, 255, 255, 255, 255, 255, 255]))
     header = npy(np.zeros(3, np.float32)).replace(b"(3,)", b"(3000000000,)".ljust(4))
     (tmp_path / "x.npy").write_bytes(header)
-    attacks = {"dense": str(dense_file(tmp_path / "dense.snn")), "fifo": str(tmp_path / "fifo.snn"),
+    attacks = {"dense": str(dense_file(tmp_path / "dense.snn")),
+               "functional": str(functional_dense_file(tmp_path / "functional.snn")),
+               "fifo": str(tmp_path / "fifo.snn"),
                "onnx": str(wide_onnx(tmp_path / "wide.onnx")), "idx": str(tmp_path / "idx.gz"),
                "idx_huge": str(tmp_path / "huge-idx"), "model": str(tmp_path / "mlp.snn"),
                "png": str(tmp_path / "big.png"), "npy": str(tmp_path / "x.npy")}
@@ -109,6 +128,9 @@ def test_small_files_cannot_exhaust_memory(tmp_path):
     outcome = json.loads(done.stdout.strip().splitlines()[-1])
     assert outcome["dense"].startswith(f"ModelFileError: {attacks['dense']}: member 'layers/0/params/kernel.npy' "
                                        "holds 144 bytes, the architecture needs 1,600,000,000")
+    assert outcome["functional"].startswith(f"ModelFileError: {attacks['functional']}: member "
+                                            "'layers/0/params/kernel.npy' holds 144 bytes, the architecture needs "
+                                            "1,600,000,000")
     assert outcome["dev_zero"] == ("ModelFileError: /dev/zero: not a regular file (a device); a model file must be "
                                    "a regular file")
     assert outcome["fifo"].startswith(f"ModelFileError: {attacks['fifo']}: not a regular file")

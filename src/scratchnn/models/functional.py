@@ -316,9 +316,13 @@ class Model(Trainer):
                             "refs": [ref(t) for t in self.outputs]}}
 
     @classmethod
-    def from_config(cls, config: dict, seed=None) -> Model:
+    def from_config(cls, config: dict, seed=None, prepare=None) -> Model:
+        """The model a get_config() describes; ``prepare(layer)``, if given, sees each layer before it is built
+        (saving's memory plan uses it to build the graph without drawing weights)."""
         from .outputs import graph_from_config
         layers = [layer_class(entry["class_name"]).from_config(entry.get("config", {})) for entry in config["layers"]]
+        for layer in layers if prepare is not None else ():
+            prepare(layer)
         tensors = graph_from_config(config, {layer.name: layer for layer in layers}, Input, call_layer)
 
         def structure(block):

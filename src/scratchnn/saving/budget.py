@@ -99,18 +99,22 @@ def _views_then_zeros(plan, *args):
 
 def _planned_arrays(model_class, model_config):
     from .model_file import _ARRAY_KINDS, _member
-    if not isinstance(model_config, dict) or not isinstance(model_config.get("layers"), list) \
-            or model_config.get("input_shape") is None or not hasattr(model_class, "build"):
-        return None
-    unbuilt = copy.deepcopy(model_config)
-    unbuilt["input_shape"] = None
-    plan = model_class.from_config(unbuilt)
-    if getattr(plan, "built", True) or not hasattr(plan, "layers"):
-        return None
     seen: set[int] = set()
-    for layer in plan.layers:
-        _as_plan(layer, seen)
-    plan.build(tuple(model_config["input_shape"]))
+    if not isinstance(model_config, dict) or not isinstance(model_config.get("layers"), list):
+        return None
+    if isinstance(model_config.get("nodes"), list):                 # a functional Model: built as it is made
+        plan = model_class.from_config(copy.deepcopy(model_config), prepare=lambda layer: _as_plan(layer, seen))
+    else:
+        if model_config.get("input_shape") is None or not hasattr(model_class, "build"):
+            return None
+        unbuilt = copy.deepcopy(model_config)
+        unbuilt["input_shape"] = None
+        plan = model_class.from_config(unbuilt)
+        if getattr(plan, "built", True) or not hasattr(plan, "layers"):
+            return None
+        for layer in plan.layers:
+            _as_plan(layer, seen)
+        plan.build(tuple(model_config["input_shape"]))
     arrays = []
     for index, layer in enumerate(plan.layers):
         for kind in _ARRAY_KINDS:
