@@ -369,6 +369,8 @@ def test_version():
     (["train", "--optimizer", "adamax"], "argument --optimizer: invalid choice: 'adamax'"),
     (["explain", "m.snn", "x.png", "--method", "lime"], "argument --method: invalid choice: 'lime'"),
     (["fly"], "invalid choice: 'fly'"),
+    (["train", "--model", "resnet"], "--model resnet: neither a built-in model (mlp, cnn; lstm or transformer "
+                                     "for --data text:FILE) nor a config file that exists"),
     ([], "the following arguments are required: COMMAND"),
 ])
 def test_usage_errors_exit_2(capsys, args, match):

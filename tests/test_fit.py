@@ -192,3 +192,59 @@ def test_fashion_examples_run_on_idx_files(tmp_path, rng, capsys, monkeypatch, e
     out = capsys.readouterr().out
     assert 0.0 <= result["accuracy"] <= 1.0 and "Ankle boot" in out and "on 20 images; 1 epochs" in out
     assert snn.load_model(tmp_path / "model.snn").predict(np.zeros((1, *sample_shape))).shape == (1, 10)
+
+
+# ---- Keras's call forms -------------------------------------------------------------------------------------
+def keras_forms_model():
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((40, 3)), rng.integers(0, 2, 40)
+    model = snn.Sequential([layers.Dense(4, activation="relu"), layers.Dense(2)], input_shape=(3,), seed=0)
+    model.compile(loss="categorical_crossentropy", from_logits=True, optimizer=optim.SGD(0.1), metrics=["accuracy"])
+    return model, x, y
+
+
+def test_validation_data_takes_keras_three_tuple_with_sample_weights():
+    model, x, y = keras_forms_model()
+    weights = np.where(np.arange(40) < 20, 1.0, 0.0)
+    history = model.fit(x, y, epochs=1, batch_size=8, validation_data=(x, y, weights), verbose=0)
+    assert history.history["val_loss"][0] == pytest.approx(model.evaluate(x, y, sample_weight=weights)["loss"])
+    assert history.history["val_loss"][0] != pytest.approx(model.evaluate(x, y)["loss"])
+
+
+@pytest.mark.parametrize("bad, what", [("array", r"an array of shape \(40, 3\)"), ("one", "a tuple of 1")])
+def test_validation_data_of_another_form_is_one_clear_error(bad, what):
+    model, x, y = keras_forms_model()
+    data = x if bad == "array" else (x,)
+    with pytest.raises(ValueError, match=r"fit: validation_data must be \(x_val, y_val\) or \(x_val, y_val, "
+                                         rf"sample_weight\), got {what}"):
+        model.fit(x, y, validation_data=data, verbose=0)
+
+
+def test_a_single_callback_is_accepted_and_a_wrong_one_is_named():
+    model, x, y = keras_forms_model()
+    stop = snn.callbacks.EarlyStopping(monitor="loss", patience=0)
+    history = model.fit(x, y, epochs=2, batch_size=8, callbacks=stop, verbose=0)
+    assert stop.model is model and len(history.epoch) >= 1
+    with pytest.raises(TypeError, match="fit: callbacks must be scratchnn.callbacks.Callback instances, got str"):
+        model.fit(x, y, callbacks=["early_stopping"], verbose=0)
+    with pytest.raises(TypeError, match="fit: callbacks must be a Callback or a list of them, got int"):
+        model.fit(x, y, callbacks=3, verbose=0)
+
+
+def test_history_params_evaluate_return_dict_and_the_on_batch_methods():
+    model, x, y = keras_forms_model()
+    history = model.fit(x, y, epochs=2, batch_size=16, verbose=0)
+    assert history.params == {"epochs": 2, "steps": 3, "verbose": 0}
+    figures = model.evaluate(x, y)
+    assert model.evaluate(x, y, return_dict=False) == [figures["loss"], figures["accuracy"]]
+    assert model.test_on_batch(x, y) == pytest.approx(figures)
+    np.testing.assert_array_equal(model.predict_on_batch(x), model.predict(x, verbose=0))
+
+
+def test_keras_input_shape_on_a_layer_says_where_it_goes():
+    with pytest.raises(TypeError, match=r"Dense: input_shape belongs to the model here, not to a layer: "
+                                        r"Sequential\(\[\.\.\.\], input_shape=\(8,\)\), or "
+                                        r"scratchnn.Input\(shape=\(8,\)\) for a functional Model"):
+        layers.Dense(4, input_shape=(8,))
+    with pytest.raises(TypeError, match="Conv2D: input_shape belongs to the model"):
+        layers.Conv2D(4, 3, batch_input_shape=(None, 8, 8, 1))

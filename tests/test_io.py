@@ -645,3 +645,14 @@ def test_bad_optimizer_slots_and_generator_state(saved):
     rewrite(path, {"config.json": json.dumps(config)})
     with pytest.raises(ValueError, match=r"rng_state should name one of \('PCG64'"):
         snn.load_model(path)
+
+
+@pytest.mark.parametrize("name", ["m.keras", "m.h5", "m.onnx", "m.pt"])
+def test_a_model_file_name_of_another_format_is_refused_and_nothing_written(name, tmp_path):
+    model = snn.Sequential([layers.Dense(2)], input_shape=(3,))
+    with pytest.raises(ValueError, match=rf"save: '.*{name}' ends in '\.\w+', expected '\.snn': scratchnn writes"):
+        model.save(tmp_path / name)
+    assert list(tmp_path.iterdir()) == []
+    model.save(tmp_path / "m.SNN")                                     # the case of the suffix does not matter
+    model.save(tmp_path / "m")                                         # nor does a name without one
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m", "m.SNN"]

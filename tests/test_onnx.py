@@ -415,3 +415,9 @@ def test_the_importer_itself_refuses_a_cycle():
     from scratchnn.saving.onnx_import import _Importer
     with pytest.raises(ValueError, match=r"the graph has a cycle \(through nodes \['relu', 'add'\]\)"):
         _Importer(onnx, cyclic_graph(), "cycle.onnx")
+
+
+def test_export_to_a_name_that_is_not_onnx_is_refused(tmp_path):
+    with pytest.raises(ValueError, match=r"export: '.*out.txt' ends in '\.txt', expected '\.onnx'"):
+        saving.export_onnx(build("dense"), tmp_path / "out.txt")
+    assert list(tmp_path.iterdir()) == []

@@ -53,6 +53,7 @@ class History(Callback):
         self.epoch = []
         self.stopped_reason = None
         self.diverged = False
+        self.params = {}                  # fit's {"epochs", "steps", "verbose"}, as Keras's History.params
 
     def on_epoch_end(self, epoch, logs=None):
         self.epoch.append(epoch)

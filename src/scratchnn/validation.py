@@ -5,6 +5,8 @@ Each raises ValueError naming the owner, the argument, what was expected and wha
 from __future__ import annotations
 
 import numbers
+import os
+import pathlib
 
 import numpy as np
 
@@ -76,3 +78,17 @@ def check_finite_array(x, owner: str):
         raise ValueError(f"{owner}: the input contains NaN or inf values "
                          f"({int((~np.isfinite(x)).sum())} of {x.size})")
     return x
+
+
+def check_file_suffix(path, suffix: str, owner: str, hint: str):
+    """path, if it is a stream, has no suffix, or ends in ``suffix``; a file name ending in another one (a
+    Keras ``.keras``, ONNX written to ``.txt``) is a ValueError naming what came and what to write instead.
+
+    >>> check_file_suffix("model.snn", ".snn", "save", "")
+    'model.snn'
+    """
+    if isinstance(path, (str, os.PathLike)):
+        found = pathlib.Path(path).suffix
+        if found and found.lower() != suffix:
+            raise ValueError(f"{owner}: {os.fspath(path)!r} ends in {found!r}, expected {suffix!r}: {hint}")
+    return path

@@ -157,6 +157,9 @@ def builtin_model(kind: str, image_shape: tuple[int, int] | None, features: int,
 def model_from_config_file(path: str, sample_shape: tuple[int, ...], seed: int):
     """A fresh model from get_config()'s JSON (or a model file's config.json, whose "model" entry it is)."""
     from .. import Sequential
+    if not os.path.exists(path) and not os.path.splitext(path)[1] and os.sep not in path:   # a word: a typo?
+        raise CommandError(f"--model {path}: neither a built-in model (mlp, cnn; lstm or transformer for --data "
+                           "text:FILE) nor a config file that exists", EXIT_USAGE)
     try:
         with open(path) as stream:
             config = json.load(stream)

@@ -88,6 +88,14 @@ class Layer:
     #: True for a layer called on a list of inputs (the merge layers: forward(list), backward -> list)
     multiple_inputs = False
 
+    def __new__(cls, *args, **kwargs):
+        if "input_shape" in kwargs or "batch_input_shape" in kwargs:     # Keras's Dense(4, input_shape=(8,))
+            shape = kwargs.get("input_shape", kwargs.get("batch_input_shape"))
+            raise TypeError(f"{cls.__name__}: input_shape belongs to the model here, not to a layer: "
+                            f"Sequential([...], input_shape={shape!r}), or scratchnn.Input(shape={shape!r}) "
+                            "for a functional Model")
+        return super().__new__(cls)
+
     def __init__(self, name: str | None = None, dtype=None, trainable: bool = True):
         self.name = name if name is not None else unique_name(snake_case(type(self).__name__))
         if not isinstance(self.name, str) or not self.name:

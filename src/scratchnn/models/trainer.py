@@ -19,7 +19,7 @@ import warnings
 import numpy as np
 
 from .. import losses, metrics as metrics_module, optim
-from ..callbacks import CallbackList, History, ProgressLogger
+from ..callbacks import Callback, CallbackList, History, ProgressLogger
 from ..validation import check_finite_array, check_positive_int
 
 
@@ -113,18 +113,21 @@ class Trainer:
         if not 0.0 <= validation_split < 1.0:
             raise ValueError(f"fit: validation_split must be in [0, 1), got {validation_split!r}")
         x, y = self._check_data(x, y, "fit")
+        validation_data = _validation_tuple(validation_data)
+        callbacks = _callback_list(callbacks)
         if validation_split and validation_data is None:
             split = int(_length(x) * (1 - validation_split))
             head, tail = slice(None, split), slice(split, None)
             x, xv, y, yv = _rows(x, head), _rows(x, tail), _rows(y, head), _rows(y, tail)
-            validation_data = (xv, yv)
+            validation_data = (xv, yv, None if sample_weight is None else np.asarray(sample_weight)[split:])
             sample_weight = None if sample_weight is None else np.asarray(sample_weight)[:split]
         weights = _sample_weights(y, sample_weight, class_weight)
         self._as_input(_rows(x, slice(0, 1)))
         history = History()
         steps = -(-_length(x) // batch_size)
+        history.params = {"epochs": epochs, "steps": steps, "verbose": verbose}               # as Keras
         progress = ProgressLogger(epochs, steps, _length(x), verbose)
-        cbs = CallbackList([*(callbacks or []), history, progress], self)
+        cbs = CallbackList([*callbacks, history, progress], self)
         train_metrics = self._make_metrics()
         self.stop_training = False
         self.history = history
@@ -138,7 +141,8 @@ class Trainer:
                     if logs is None:
                         break
                     if validation_data is not None:
-                        val = self.evaluate(*validation_data, batch_size=max(batch_size, 256))
+                        xv, yv, wv = validation_data
+                        val = self.evaluate(xv, yv, batch_size=max(batch_size, 256), sample_weight=wv)
                         logs.update({f"val_{k}": v for k, v in val.items()})
                     cbs.on_epoch_end(epoch, logs)
                     if self.stop_training:
@@ -189,8 +193,10 @@ class Trainer:
         return {"loss": loss_sum / seen, **{m.name: m.result() for m in train_metrics}}
 
     # ---- inference -------------------------------------------------------------------------------
-    def evaluate(self, x, y, batch_size=256, sample_weight=None, verbose=0) -> dict:
-        """Loss and metrics over (x, y) in inference mode -> {"loss": ..., "accuracy": ...}."""
+    def evaluate(self, x, y, batch_size=256, sample_weight=None, verbose=0, return_dict=True):
+        """Loss and metrics over (x, y) in inference mode -> {"loss": ..., "accuracy": ...}.
+
+        ``return_dict=False`` gives Keras's other form: the values as a list, the loss first."""
         self._require_compiled("evaluate")
         batch_size = check_positive_int("batch_size", batch_size, "evaluate")
         x, y = self._check_data(x, y, "evaluate")
@@ -210,10 +216,21 @@ class Trainer:
         results.update({m.name: m.result() for m in evaluators})
         if verbose:
             print(" - ".join(f"{k}: {v:.4f}" for k, v in results.items()))
-        return results
+        return results if return_dict else list(results.values())
 
-    def predict(self, x, batch_size=256):
-        """Outputs for x, computed in batches in inference mode (records nothing; safe from several threads)."""
+    def test_on_batch(self, x, y, sample_weight=None, return_dict=True):
+        """evaluate() of one batch, as Keras's test_on_batch."""
+        return self.evaluate(x, y, batch_size=max(1, _length(self._arrange_inputs(x, "test_on_batch"))),
+                             sample_weight=sample_weight, return_dict=return_dict)
+
+    def predict_on_batch(self, x):
+        """predict() of one batch in one forward pass, as Keras's predict_on_batch."""
+        return self.predict(x, batch_size=max(1, _length(self._arrange_inputs(x, "predict_on_batch"))))
+
+    def predict(self, x, batch_size=256, verbose=0):
+        """Outputs for x, computed in batches in inference mode (records nothing; safe from several threads).
+
+        ``verbose`` is accepted for Keras's signature; predict prints nothing."""
         batch_size = check_positive_int("batch_size", batch_size, "predict")
         x = _finite(self._arrange_inputs(x, "predict"), "predict")
         outputs = [self.forward(_rows(x, slice(start, start + batch_size)))
@@ -245,6 +262,32 @@ class Trainer:
             raise ValueError(f"{method}: got an empty dataset")
         _finite(y, method + " (labels)")
         return x, y
+
+
+def _validation_tuple(data):
+    """fit's validation_data as (x, y, sample_weight or None): Keras's (x, y) or (x, y, sample_weight)."""
+    if data is None:
+        return None
+    if not isinstance(data, (tuple, list)) or len(data) not in (2, 3):
+        what = f"an array of shape {np.shape(data)}" if hasattr(data, "shape") else (
+            f"a {type(data).__name__} of {len(data)}" if isinstance(data, (tuple, list)) else type(data).__name__)
+        raise ValueError(f"fit: validation_data must be (x_val, y_val) or (x_val, y_val, sample_weight), got {what}")
+    return (*data, None) if len(data) == 2 else tuple(data)
+
+
+def _callback_list(callbacks):
+    """fit's callbacks as a list: None, one Callback, or an iterable of them."""
+    if callbacks is None:
+        return []
+    if isinstance(callbacks, Callback):
+        return [callbacks]
+    if isinstance(callbacks, (str, bytes)) or not hasattr(callbacks, "__iter__"):
+        raise TypeError(f"fit: callbacks must be a Callback or a list of them, got {type(callbacks).__name__}")
+    callbacks = list(callbacks)
+    wrong = [type(c).__name__ for c in callbacks if not isinstance(c, Callback)]
+    if wrong:
+        raise TypeError(f"fit: callbacks must be scratchnn.callbacks.Callback instances, got {', '.join(wrong)}")
+    return callbacks
 
 
 def _length(data) -> int:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from .. import losses, metrics, optim, registry
+from ..validation import check_file_suffix
 from .archive import (CONFIG_MEMBER, READ_ERRORS, ModelFileError, PathOrStream, open_archive, problems, read_array,
                       read_config_json, reading, write_archive)
 from .budget import check_members, planned_arrays
@@ -41,6 +42,8 @@ def save_model(model: Any, path: PathOrStream) -> None:
     ``path`` is a file name (written atomically: a crash leaves the old file or the new one) or a
     binary stream open for writing (which the caller owns, e.g. one from ``saving.files.atomic_file``).
     """
+    check_file_suffix(path, ".snn", "save", "scratchnn writes its own model file (a zip of JSON and .npy), "
+                      "not that format; for ONNX use scratchnn.saving.export_onnx(model, 'model.onnx')")
     manifest, arrays = _layer_arrays(model)
     optimizer_config, slot_arrays = _optimizer_state(model)
     config = {**_header(MODEL_FORMAT), "model_class": type(model).__name__, "model": model.get_config(),

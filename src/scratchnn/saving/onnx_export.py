@@ -17,6 +17,7 @@ import numpy as np
 from .._optional import require
 from ..layers.conv import window_geometry
 from .files import atomic_file
+from ..validation import check_file_suffix
 from .onnx_common import DEFAULT_OPSET, INPUT_NAME, OUTPUT_NAME, TO_NCHW, TO_NHWC
 from .onnx_export_conv import CONV_EXPORTERS
 from .onnx_export_keras import KERAS_EXPORTERS
@@ -68,6 +69,7 @@ def export(model: Any, path: Union[str, os.PathLike, IO[bytes]], opset: int = DE
     (written atomically) or a binary stream open for writing. Returns the onnx.ModelProto, which passes
     onnx.checker.check_model.
     """
+    check_file_suffix(path, ".onnx", "export", "an ONNX file is written to a name ending in .onnx")
     onnx = require("onnx", "ONNX export")
     if not model.built:
         raise ValueError("export needs a built model: pass input_shape=... or call build() first")
