@@ -408,7 +408,7 @@ def test_onnx_export_of_the_sequence_layers_runs_in_onnxruntime(name, opset):
 # ---- the sunspot example ----------------------------------------------------------------------------------
 @pytest.mark.slow                                           # statsmodels, pandas and matplotlib to import: ~4 s
 def test_the_sunspot_example_scores_its_baselines_and_writes_its_plot(tmp_path, monkeypatch, capsys):
-    pytest.importorskip("statsmodels")
+    require("statsmodels")
     require("matplotlib")
     monkeypatch.syspath_prepend(str(pathlib.Path(__file__).resolve().parents[1] / "examples"))
     import timeseries_forecast
