@@ -22,9 +22,9 @@ def as_pair(name, value, owner):
     return tuple(check_positive_int(name, v, owner) for v in pair)
 
 
-def check_padding(padding, owner):
-    if not isinstance(padding, str) or padding.lower() not in PADDINGS:
-        raise ValueError(f"{owner}: padding must be one of {PADDINGS}, got {padding!r}")
+def check_padding(padding, owner, allowed=PADDINGS):
+    if not isinstance(padding, str) or padding.lower() not in allowed:
+        raise ValueError(f"{owner}: padding must be one of {allowed}, got {padding!r}")
     return padding.lower()
 
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..backend import namespace
 from .base import KernelLayer, check_positive_int, register
-from .conv import offset_slice
+from .conv import check_padding, offset_slice
 
 PADDINGS_1D = ("valid", "same", "causal")
 
@@ -26,9 +26,8 @@ def as_int(name, value, owner):
 
 
 def check_padding_1d(padding, owner, allowed=PADDINGS_1D):
-    if not isinstance(padding, str) or padding.lower() not in allowed:
-        raise ValueError(f"{owner}: padding must be one of {allowed}, got {padding!r}")
-    return padding.lower()
+    """conv.check_padding with the 1-D paddings ("causal" too, where the layer allows it)."""
+    return check_padding(padding, owner, allowed)
 
 
 def check_sequence_shape(input_shape, owner):

@@ -99,14 +99,13 @@ class MaxPooling2D(Pooling2D):
         return self.unpad(grad_padded)
 
 
-@register
-class AveragePooling2D(Pooling2D):
-    """y[n, i, j, c] = mean of x over the window under (i, j); with "same" the mean is over the input
-    elements only (the padding is not counted), as TensorFlow does."""
+class WindowAverage:
+    """The average pool's math over any number of window axes (AveragePooling1D and AveragePooling2D): the
+    layer gives ``pad``, ``offsets`` (one slice of the padded input per window position) and ``unpad``."""
 
     def counts(self, xp, dtype):
-        """The number of elements of x (not padding) in each window, (H_out, W_out, 1)."""
-        ones = self.pad(xp.ones((1, *self.input_shape[:2], 1), dtype=dtype))
+        """The number of elements of x (not padding) in each window: (*output window axes, 1)."""
+        ones = self.pad(xp.ones((1, *self.input_shape[:-1], 1), dtype=dtype))
         return sum(ones[index] for index in self.offsets())[0]
 
     def forward(self, x, training=False):
@@ -127,6 +126,12 @@ class AveragePooling2D(Pooling2D):
         for index in self.offsets():
             grad_padded[index] += share                                 # dX[window] += dY / count
         return self.unpad(grad_padded)
+
+
+@register
+class AveragePooling2D(WindowAverage, Pooling2D):
+    """y[n, i, j, c] = mean of x over the window under (i, j); with "same" the mean is over the input
+    elements only (the padding is not counted), as TensorFlow does (the math: WindowAverage)."""
 
 
 class GlobalPooling2D(Layer):

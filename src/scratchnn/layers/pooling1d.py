@@ -11,6 +11,7 @@ from ..backend import namespace
 from .base import Layer, register
 from .conv import offset_slice
 from .conv1d import as_int, check_padding_1d, check_sequence_shape, sequence_geometry
+from .pooling import WindowAverage
 
 
 class Pooling1D(Layer):
@@ -91,33 +92,9 @@ class MaxPooling1D(Pooling1D):
 
 
 @register
-class AveragePooling1D(Pooling1D):
+class AveragePooling1D(WindowAverage, Pooling1D):
     """y[n, t, c] = mean of x over the window under t; with "same" the mean is over the input steps only
-    (the padding is not counted), as TensorFlow does."""
-
-    def counts(self, xp, dtype):
-        """The number of steps of x (not padding) in each window, (steps_out, 1)."""
-        ones = self.pad(xp.ones((1, self.input_shape[0], 1), dtype=dtype))
-        return sum(ones[index] for index in self.offsets())[0]
-
-    def forward(self, x, training=False):
-        self.check_input(x)
-        x_padded = self.pad(x)
-        offsets = self.offsets()
-        total = x_padded[offsets[0]]
-        for index in offsets[1:]:
-            total = total + x_padded[index]
-        self.remember(training, x_padded.shape)
-        return total / self.counts(namespace(x), x.dtype)               # y = sum over window / count
-
-    def backward(self, grad_out, input_grad=True):
-        (padded_shape,) = self.recall()
-        xp = namespace(grad_out)
-        grad_padded = xp.zeros(padded_shape, dtype=grad_out.dtype)
-        share = grad_out / self.counts(xp, grad_out.dtype)
-        for index in self.offsets():
-            grad_padded[index] += share                                 # dX[window] += dY / count
-        return self.unpad(grad_padded)
+    (the padding is not counted), as TensorFlow does (the math: pooling.WindowAverage)."""
 
 
 class GlobalPooling1D(Layer):

@@ -99,6 +99,11 @@ def export(model: Any, path: Union[str, os.PathLike, IO[bytes]], opset: int = DE
     proto = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", opset)],
                                    producer_name="scratchnn", producer_version=_version())
     proto.ir_version = onnx.helper.find_min_ir_version_for(proto.opset_import)
+    return write_checked(onnx, proto, path)
+
+
+def write_checked(onnx, proto, path):
+    """onnx.checker's full check, then the file (atomically) or the stream; returns the proto."""
     onnx.checker.check_model(proto, full_check=True)
     if hasattr(path, "write"):
         path.write(proto.SerializeToString())

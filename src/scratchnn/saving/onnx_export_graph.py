@@ -19,7 +19,6 @@ import hashlib
 
 import numpy as np
 
-from .files import atomic_file
 from .onnx_common import TO_NCHW
 
 __all__ = ["export_graph", "MERGE_EXPORTERS"]
@@ -144,11 +143,5 @@ def graph_proto(model, onnx, dtype, opset):
 
 def export_graph(model, path, opset, onnx):
     """onnx_export.export for a functional Model: build, check (full check), write; returns the ModelProto."""
-    proto = graph_proto(model, onnx, np.dtype(model.dtype), opset)
-    onnx.checker.check_model(proto, full_check=True)
-    if hasattr(path, "write"):
-        path.write(proto.SerializeToString())
-    else:
-        with atomic_file(path) as stream:
-            stream.write(proto.SerializeToString())
-    return proto
+    from .onnx_export import write_checked
+    return write_checked(onnx, graph_proto(model, onnx, np.dtype(model.dtype), opset), path)

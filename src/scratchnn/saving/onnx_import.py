@@ -54,7 +54,9 @@ def load(path: str | os.PathLike[str]) -> Any:
 class _Importer:
     """Walks the graph from its input, one region (a layer's worth of nodes) at a time."""
 
-    def __init__(self, onnx, proto, path):
+    def read_graph(self, onnx, proto, path):
+        """The constants (initializers and Constant nodes), the other nodes, who reads each tensor; refuses a
+        cycle. Returns the graph (shared with onnx_import_graph.GraphImporter)."""
         self.onnx, self.path = onnx, path
         graph = proto.graph
         self.constants = {tensor.name: onnx.numpy_helper.to_array(tensor) for tensor in graph.initializer}
@@ -69,6 +71,10 @@ class _Importer:
             for name in node.input:
                 self.consumers.setdefault(name, []).append(node)
         self.check_acyclic()
+        return graph
+
+    def __init__(self, onnx, proto, path):
+        graph = self.read_graph(onnx, proto, path)
         inputs = [value for value in graph.input if value.name not in self.constants]
         if len(inputs) != 1 or len(graph.output) != 1:
             self.fail(f"expected one input and one output, got {len(inputs)} inputs and {len(graph.output)} outputs")

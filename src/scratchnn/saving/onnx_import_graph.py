@@ -63,20 +63,7 @@ class GraphImporter(_Importer):
     """Walks the nodes in topological order, the chain importer's state set per tensor."""
 
     def __init__(self, onnx, proto, path):
-        self.onnx, self.path = onnx, path
-        graph = proto.graph
-        self.constants = {tensor.name: onnx.numpy_helper.to_array(tensor) for tensor in graph.initializer}
-        self.nodes = []
-        for node in graph.node:
-            if node.op_type == "Constant":
-                self.constants[node.output[0]] = self.constant_node_value(node)
-            else:
-                self.nodes.append(node)
-        self.consumers = {}
-        for node in self.nodes:
-            for name in node.input:
-                self.consumers.setdefault(name, []).append(node)
-        self.check_acyclic()
+        graph = self.read_graph(onnx, proto, path)
         self.graph_inputs = [value for value in graph.input if value.name not in self.constants]
         self.graph_outputs = [value.name for value in graph.output]
         self.output = None                           # no single output: MatMul's "last node" test never holds
