@@ -13,6 +13,7 @@ import numpy as np
 from scratchnn import initializers, layers
 
 from harness import Case
+from layer_cases import as_numpy, away_from_kinks, leaf, ties
 
 CASES: list[Case] = []
 BIASES = initializers.RandomNormal(stddev=0.5)          # MultiHeadAttention's four biases away from zero
@@ -22,26 +23,6 @@ NO_GRADCHECK_AT_TIES = {"gradients": "tied maxima: max is not differentiable the
 
 def add(id, make, shape, **options):
     CASES.append(Case(id, make, tuple(shape), **options))
-
-
-def away_from_kinks(rng, shape):
-    """Standard normal, with values within 1e-3 of 0 moved to 0.5 (where relu's derivative jumps)."""
-    x = rng.standard_normal(shape)
-    x[np.abs(x) < 1e-3] = 0.5
-    return x
-
-
-def ties(rng, shape):
-    """0s and 1s: windows with tied maxima (the first one wins)."""
-    return rng.integers(0, 2, shape).astype(np.float64)
-
-
-def leaf(torch, array):
-    return torch.tensor(np.array(array, copy=True), requires_grad=True)
-
-
-def as_numpy(grad):
-    return grad.numpy()
 
 
 def ncw(t):
