@@ -214,3 +214,31 @@ def test_mean_metrics_run_in_the_namespace_of_the_predictions(rng):
         expected = _streamed(make(), target, scores, weights)
         got = _streamed(make(), target, strict_namespace.as_strict(scores), weights)
         assert got == pytest.approx(expected, rel=1e-12)
+
+
+def test_accuracy_of_sequence_outputs_is_the_mean_over_every_position(rng):
+    """(N, T, K) outputs (a class per time step) with labels (N, T) or one-hot (N, T, K): Keras's token accuracy."""
+    scores = rng.normal(size=(6, 5, 4))
+    labels = rng.integers(0, 4, size=(6, 5))
+    expected = float((scores.argmax(axis=-1) == labels).mean())
+    assert _streamed(metrics.get("accuracy", output_dim=4), labels, scores) == pytest.approx(expected, abs=1e-15)
+    assert _streamed(metrics.get("accuracy", output_dim=4), np.eye(4)[labels], scores) == pytest.approx(
+        expected, abs=1e-15)
+    top2 = np.argsort(-scores, axis=-1)[..., :2]
+    expected_top2 = float((top2 == labels[..., None]).any(axis=-1).mean())
+    assert _streamed(metrics.TopKAccuracy(2), labels, scores) == pytest.approx(expected_top2, abs=1e-15)
+    with pytest.raises(ValueError, match=r"accuracy: outputs \(6, 5, 4\) need labels of shape \(6, 5\) or "
+                                         r"\(6, 5, 4\), got \(6, 4\)"):
+        metrics.get("accuracy", output_dim=4).update(labels[:, :4], scores)
+
+
+def test_a_sequence_model_reports_accuracy_in_fit_and_evaluate(rng):
+    model = snn.Sequential([layers.Embedding(12, 8), layers.LSTM(8, return_sequences=True), layers.Dense(12)],
+                           input_shape=(5,), seed=0)
+    model.compile(loss="sparse_categorical_crossentropy", from_logits=True, optimizer="adam", metrics=["accuracy"])
+    x = rng.integers(0, 12, size=(40, 5))
+    y = np.roll(x, -1, axis=1)
+    history = model.fit(x, y, epochs=1, batch_size=16, verbose=0)
+    expected = float((model.predict(x).argmax(axis=-1) == y).mean())
+    assert model.evaluate(x, y)["accuracy"] == pytest.approx(expected, abs=1e-12)
+    assert 0.0 <= history.history["accuracy"][0] <= 1.0

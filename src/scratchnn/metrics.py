@@ -102,6 +102,26 @@ class FunctionMetric(MeanMetric):
         return xp.reshape(values, (len(values), -1)).mean(axis=1)
 
 
+def _per_position(metric):
+    """A per-row class metric of (N, K) outputs, also for (N, ..., K) outputs (a class at every time step or
+    pixel: labels (N, ...) or one-hot (N, ..., K)): each sample's value is its mean over the positions, so
+    with the same number of positions per sample the epoch's mean is the mean over every position (Keras's)."""
+    def per_sample(y_true, y_pred):
+        if y_pred.ndim <= 2:
+            return metric(y_true, y_pred)
+        n, classes = len(y_pred), y_pred.shape[-1]
+        y_true = namespace(y_pred).asarray(y_true) if not hasattr(y_true, "shape") else y_true
+        rows = y_pred.reshape(-1, classes)
+        labels = y_true.reshape(-1, classes) if y_true.shape == y_pred.shape else y_true.reshape(-1)
+        if len(labels) != len(rows):
+            raise ValueError(f"{metric.__name__}: outputs {tuple(y_pred.shape)} need labels of shape "
+                             f"{tuple(y_pred.shape[:-1])} or {tuple(y_pred.shape)}, got {tuple(y_true.shape)}")
+        return metric(labels, rows).reshape(n, -1).mean(axis=1)
+    per_sample.__name__ = metric.__name__
+    return per_sample
+
+
+@_per_position
 def categorical_accuracy(y_true, y_pred):
     """1 where the argmax of the (N, K) outputs is the true class, else 0 (float64)."""
     xp = namespace(y_pred)
@@ -121,6 +141,7 @@ def binary_accuracy_fn(threshold: float):
 
 
 def top_k_accuracy_fn(k: int):
+    @_per_position
     def top_k_accuracy(y_true, y_pred):
         """1 where the true class scores among the k highest (ties counted in its favour, as Keras)."""
         xp = namespace(y_pred)
