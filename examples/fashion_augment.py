@@ -1,22 +1,22 @@
 """Fashion-MNIST: does image augmentation raise a small CNN's test accuracy? The same network, data, epochs
-and seed, trained once without and once with RandomTranslation / RandomZoom in front of it.
+and seed, trained once without and once with RandomTranslation (and, with --zoom, RandomZoom) in front of it.
 
-    Rescaling(1/255) -> [RandomTranslation(0.1, 0.1) -> RandomZoom(0.1)]   (nearest-pixel interpolation)
+    Rescaling(1/255) -> [RandomTranslation(0.1, 0.1) (-> RandomZoom(0.1))]   (nearest-pixel interpolation)
     -> Conv2D(16, 3, relu) -> MaxPooling2D(2) -> Conv2D(32, 3, relu) -> MaxPooling2D(2)
     -> Flatten -> Dense(64, relu) -> Dense(10)
 
 The model takes raw pixels (0..255): Rescaling is its first layer and is saved with it; the augmentation
-layers act only in fit and are the identity in evaluate / predict. To keep the run short on a small machine
-it trains on the first --train-size training images (default 2,000) and tests on all 10,000 test images: with
-few images the plain network overfits. Measured (docs/guide/keras_extras.md): over 3 seeds, shifts only or
-with zooms, 30 or 60 epochs, the test accuracy moved by -2.61 to +1.31 points: no reliable gain on this setup.
-(No RandomFlip: Fashion-MNIST's shoes face one way, so a mirrored shoe is an image the test set hardly shows;
-docs/guide/keras_extras.md measures it.)
+layers act only in fit and are the identity in evaluate / predict. To keep the run to a few minutes on a
+small machine it trains on the first --train-size training images (default 10,000) and tests on all 10,000
+test images. Measured (docs/guide/keras_extras.md): with the defaults, seeds 0, 1 and 2, shifts raised the
+test accuracy by +1.33, +0.45 and +2.23 points; on 2,000 images for 30 epochs they did not (-2.61 to +1.31).
+(No RandomFlip by default: Fashion-MNIST's shoes face one way, so a mirrored shoe is an image the test set
+hardly shows; docs/guide/keras_extras.md measures it.)
 
 The data: `apt-get install dataset-fashion-mnist` (/usr/share/datasets/fashion-mnist/) or --data DIR.
 
-Run: python examples/fashion_augment.py [--train-size 2000] [--epochs 30] [--batch-size 32] [--seed 0]
-     [--interpolation nearest|bilinear] [--no-zoom] [--flip] [--data DIR]
+Run: python examples/fashion_augment.py [--train-size 10000] [--epochs 40] [--batch-size 32] [--seed 0]
+     [--interpolation nearest|bilinear] [--zoom] [--flip] [--data DIR]
 """
 import argparse
 import time
@@ -27,7 +27,7 @@ import scratchnn as snn
 from scratchnn import layers, optim
 
 
-def augmentation(interpolation="nearest", zoom=True, flip=False):
+def augmentation(interpolation="nearest", zoom=False, flip=False):
     """Shifts (and zooms, and left-right flips) of the training images. Nearest-pixel reading by default:
     bilinear reading blurs every training image a little, and the test images are sharp."""
     return ([layers.RandomFlip("horizontal")] * flip + [layers.RandomTranslation(0.1, 0.1, interpolation=interpolation)]
@@ -62,8 +62,8 @@ def run(augment, x_train, y_train, x_test, y_test, epochs, seed, batch_size, **o
     return test
 
 
-def main(train_size=2000, epochs=30, seed=0, data=None, batch_size=32, **options):
-    """options: interpolation ("nearest" or "bilinear"), zoom (True), flip (False), for augmentation()."""
+def main(train_size=10000, epochs=40, seed=0, data=None, batch_size=32, **options):
+    """options: interpolation ("nearest" or "bilinear"), zoom (False), flip (False), for augmentation()."""
     (x_train, y_train), (x_test, y_test) = snn.datasets.load_fashion_mnist(data)
     x_train = x_train[:train_size, ..., None].astype(np.float32)  # raw pixels: the model rescales them
     y_train = y_train[:train_size]
@@ -78,14 +78,14 @@ def main(train_size=2000, epochs=30, seed=0, data=None, batch_size=32, **options
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--train-size", type=int, default=2000)
-    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--train-size", type=int, default=10000)
+    parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--interpolation", choices=["nearest", "bilinear"], default="nearest")
-    parser.add_argument("--no-zoom", action="store_true", help="shifts only")
+    parser.add_argument("--zoom", action="store_true", help="add RandomZoom(0.1) after the shifts")
     parser.add_argument("--flip", action="store_true", help="add RandomFlip('horizontal') in front")
     parser.add_argument("--data", default=None, help="folder with the four Fashion-MNIST IDX files")
     args = parser.parse_args()
     main(args.train_size, args.epochs, args.seed, args.data, args.batch_size, interpolation=args.interpolation,
-         zoom=not args.no_zoom, flip=args.flip)
+         zoom=args.zoom, flip=args.flip)
