@@ -470,7 +470,7 @@ def test_a_two_class_csv_gets_one_sigmoid_output(capsys, tmp_path):
     assert model.output_shape == (1,) and type(model.loss).__name__ == "BinaryCrossentropy"
     status, out, err = call(capsys, "predict", tmp_path / "two.snn", tmp_path / "rows.csv", "--json")
     assert status == 0, err
-    positive = 1 / (1 + np.exp(-model.predict(features[:4].astype(np.float32))[:, 0].astype(np.float64)))
+    positive = model.predict(features[:4].astype(np.float32))[:, 0].astype(np.float64)     # P(class 1)
     for prediction, p in zip(json.loads(out)["predictions"], positive):
         assert prediction["class"] == int(p > 0.5)
         assert [t["class"] for t in prediction["top"]] == ([1, 0] if p > 0.5 else [0, 1])
@@ -480,7 +480,7 @@ def test_a_two_class_csv_gets_one_sigmoid_output(capsys, tmp_path):
     assert status == 0, err
     np.testing.assert_allclose(np.load(tmp_path / "saliency.npy"),
                                explain.saliency(model, features[0].astype(np.float32), target=0), rtol=1e-6)
-    assert "the output (probability of class 1" in out
+    assert "saliency attributions of the probability of class " in out
 
 
 def test_predict_one_sample_npy(trained, capsys, tmp_path):

@@ -57,7 +57,7 @@ def test_connection_colour_and_width_follow_the_trained_weight():
 
 def test_wide_layers_are_drawn_with_a_gap_and_their_true_size():
     model = snn.Sequential([layers.Dense(40, activation="relu"), layers.Dense(10)], input_shape=(784,), seed=0)
-    ax = plot.plot_model(model, max_neurons=16).axes[0]
+    ax = plot.plot_model(model, style="neurons", max_neurons=16).axes[0]
     assert len(circles(ax)) == 15 + 15 + 10
     assert [len(c.get_segments()) for c in connections(ax)] == [15 * 15, 15 * 10]
     texts = [t.get_text() for t in ax.texts]
@@ -82,16 +82,15 @@ def test_history_plot_has_one_point_per_epoch_for_every_series():
         history.on_epoch_end(epoch, {"loss": 1.0 / (epoch + 1), "accuracy": 0.5 + 0.1 * epoch,
                                      "val_loss": 1.2 / (epoch + 1), "val_accuracy": 0.4 + 0.1 * epoch})
     figure = plot.plot_history(history)
-    training, validation = figure.axes[0], figure.axes[1]
-    assert (training.get_title(), validation.get_title()) == ("Training", "Validation")
-    np.testing.assert_allclose(training.lines[0].get_ydata(), history.history["loss"])
-    np.testing.assert_allclose(training.lines[0].get_xdata(), [1, 2, 3, 4])
-    np.testing.assert_allclose(figure.axes[3].lines[0].get_ydata(), history.history["val_accuracy"])
-    assert training.lines[0].get_color() == "black"
+    loss, accuracy = figure.axes
+    assert (loss.get_title(), accuracy.get_title()) == ("loss", "accuracy")
+    np.testing.assert_allclose(loss.lines[0].get_ydata(), history.history["loss"])
+    np.testing.assert_allclose(loss.lines[0].get_xdata(), [1, 2, 3, 4])
+    np.testing.assert_allclose(accuracy.lines[1].get_ydata(), history.history["val_accuracy"])
     with pytest.raises(ValueError, match=r"no recorded values for \['f1'\]"):
         plot.plot_history(history, metrics=["f1"])
     single = plot.plot_history({"loss": [0.9, 0.4, 0.2], "mae": [0.8, 0.5, 0.3]})
-    assert [ax.get_title() for ax in single.axes] == ["Training", ""]      # one panel and its score axis
+    assert [ax.get_title() for ax in single.axes] == ["loss", "mae"]       # one panel per quantity
     np.testing.assert_allclose(single.axes[1].lines[0].get_ydata(), [0.8, 0.5, 0.3])
 
 

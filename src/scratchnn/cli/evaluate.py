@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import positive_int, print_json, table
+from .common import check_folder, close_figure, import_plot, positive_int, print_json, table
 from .data import DATA_HELP, DOWNLOAD_HELP, check_labels, dataset_spec, fit_to_model, limit_dataset, load_dataset
 from .model import class_count, class_labels, class_names_list, class_probabilities, compile_for_classes, open_model
 
@@ -21,12 +21,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--class-names", type=class_names_list, metavar="NAMES",
                         help="names for the classes in the per-class report: comma-separated or 'fashion'")
+    parser.add_argument("--plot", metavar="FILE", help="also draw the confusion matrix to FILE (.png, .pdf, .svg)")
 
 
 def run(args: argparse.Namespace) -> int:
     from .. import metrics, optim
     model = open_model(args.model)
     labels = class_labels(args.class_names, model)
+    if args.plot is not None:
+        check_folder(args.plot)
+        plot = import_plot()                 # before the work: a missing matplotlib fails at once
     data = limit_dataset(load_dataset(args.data, args.download), args.limit)
     x, y = (data.x_test, data.y_test) if data.x_test is not None else (data.x_train, data.y_train)
     x = fit_to_model(x, model.input_shape, data.name)
@@ -41,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
     macro = {f"{name}_macro": report["macro avg"][name] for name in ("precision", "recall")}
     macro["f1_macro"] = report["macro avg"]["f1-score"]
     split = "test split" if data.x_test is not None else "all rows"
+    if args.plot is not None:                # written atomically by scratchnn.plot (saving.files.atomic_file)
+        close_figure(plot.plot_confusion_matrix(y, predicted, class_names=labels, path=args.plot))
     if args.json:
         print_json({"model": args.model, "data": data.name, "split": split, "samples": len(x), **results,
                     **macro, "confusion_matrix": matrix.tolist()})
@@ -50,4 +56,6 @@ def run(args: argparse.Namespace) -> int:
     print("\nconfusion matrix (rows: true class, columns: predicted class)")
     print(table([[f"{c}", *row] for c, row in enumerate(matrix.tolist())], ["", *range(classes)]))
     print("\n" + metrics.classification_report(y, predicted, num_classes=classes, digits=4, target_names=labels))
+    if args.plot is not None:
+        print(f"confusion matrix drawn to {args.plot}")
     return 0

@@ -28,7 +28,9 @@ def class_count(model) -> int:
 
 
 def outputs_probabilities(model) -> bool:
-    return bool(model.layers) and type(model.layers[-1]).__name__ in PROBABILITY_LAYERS
+    """Whether the model ends in a Softmax or a Sigmoid (a layer of its own, or an Activation layer of one)."""
+    last = model.layers[-1] if model.layers else None
+    return last is not None and type(getattr(last, "function", last)).__name__ in PROBABILITY_LAYERS
 
 
 def compile_for_classes(model, optimizer) -> None:

@@ -141,17 +141,20 @@ def builtin_model(kind: str, image_shape: tuple[int, int] | None, features: int,
     3x3 convolutions of 16 and 32 filters, each followed by 2x2 max pooling, then 128 ReLU units between
     25% dropouts)."""
     from .. import Sequential, layers
-    outputs = 1 if classes == 2 else classes
+
+    def head():        # two classes: one sigmoid output, the probability of class 1 (Keras's); more: logits
+        return layers.Dense(1, activation="sigmoid") if classes == 2 else layers.Dense(classes)
+
     if kind == "cnn":
         if image_shape is None:
             raise CommandError("--model cnn needs image data; use --model mlp for a CSV table", EXIT_USAGE)
         return Sequential([layers.Conv2D(16, 3, activation="relu"), layers.MaxPooling2D(2),
                            layers.Conv2D(32, 3, activation="relu"), layers.MaxPooling2D(2), layers.Flatten(),
                            layers.Dropout(0.25), layers.Dense(128, activation="relu"), layers.Dropout(0.25),
-                           layers.Dense(outputs)], input_shape=(*image_shape, 1), seed=seed, name="cnn")
+                           head()], input_shape=(*image_shape, 1), seed=seed, name="cnn")
     return Sequential([layers.Dense(256, activation="relu"), layers.Dropout(0.2),
                        layers.Dense(256, activation="relu"), layers.Dropout(0.2),
-                       layers.Dense(outputs)], input_shape=(features,), seed=seed, name="mlp")
+                       head()], input_shape=(features,), seed=seed, name="mlp")
 
 
 def model_from_config_file(path: str, sample_shape: tuple[int, ...], seed: int):

@@ -16,25 +16,35 @@ class BinaryCrossentropy(Loss):
     """loss_i = -mean_j [y log p + (1 - y) log(1 - p)], p = sigmoid(z) when from_logits=True.
 
     With logits the loss is max(z, 0) - z y + log(1 + e^-|z|): no overflow and no log(0) at any z.
-    Without logits p is clipped to [1e-7, 1 - 1e-7], as Keras does.
+    Probabilities made by a model's final Sigmoid layer are read through that layer's input: the model hands
+    the logits z over (``logits=``, as Keras keeps a sigmoid's logits for its crossentropy), the loss is the
+    formula above and backward returns dL/dz, which the model passes to the layer below the Sigmoid. Other
+    probabilities are clipped to [1e-7, 1 - 1e-7], as Keras does.
     """
     name = "binary_crossentropy"
     takes_logits = True
+    fuses_with = "Sigmoid"                  # the final layer whose logits the loss reads (models/sequential.py)
 
     def __init__(self, from_logits: bool = False, reduction: str = "sum_over_batch_size"):
         super().__init__(reduction)
         self.from_logits = bool(from_logits)
 
-    def forward(self, y_pred, y_true, sample_weight=None) -> float:
+    def forward(self, y_pred, y_true, sample_weight=None, logits=None) -> float:
+        """``logits``: the input of the Sigmoid that made the probabilities ``y_pred`` (from_logits=False);
+        given, the loss and its gradient (then dL/dlogits) come from them, exact at any logit."""
         xp = namespace(y_pred)
         y_true = self.check_same_shape(y_pred, y_true)
         if xp.any((y_true < 0) | (y_true > 1)):
             raise ValueError("BinaryCrossentropy expected targets in [0, 1], got values in "
                              f"[{y_true.min()}, {y_true.max()}]")
+        if logits is not None and logits.shape != y_pred.shape:
+            raise ValueError(f"BinaryCrossentropy expected logits of the shape of the predictions {y_pred.shape}, "
+                             f"got {logits.shape}")
         self.shape = y_pred.shape
-        z, y = as_2d(y_pred), as_2d(y_true)
+        z, y = as_2d(y_pred if logits is None else logits), as_2d(y_true)
         self.y = y
-        if self.from_logits:
+        self.on_logits = self.from_logits or logits is not None
+        if self.on_logits:
             self.z = z
             per_elem = xp.maximum(z, 0) - z * y + xp.log1p(xp.exp(-xp.abs(z)))
         else:
@@ -44,7 +54,7 @@ class BinaryCrossentropy(Loss):
 
     def backward(self):
         d = self.y.shape[1]
-        if self.from_logits:
+        if self.on_logits:
             grad = (sigmoid(self.z) - self.y) / d            # dL/dz = (sigmoid(z) - y) / (N d)
         else:
             grad = (self.p - self.y) / (self.p * (1 - self.p)) / d   # dL/dp = (p - y) / (p (1 - p) N d)

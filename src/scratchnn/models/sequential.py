@@ -143,8 +143,10 @@ class Sequential(Trainer):
                    if layer.regularizers and layer.trainable)
 
     # ---- forward and backward ----------------------------------------------------------------
-    def forward(self, x, training: bool = False):
-        """The outputs for x; when training, each layer records what its backward needs."""
+    def forward(self, x, training: bool = False, with_last_input: bool = False):
+        """The outputs for x; when training, each layer records what its backward needs.
+
+        ``with_last_input``: (outputs, the last layer's input): a fused Sigmoid's logits for the loss."""
         x = self._as_input(x)
         mask = None                 # padding (Embedding(mask_zero=True)), passed to the layers that take one
         with backend.shared_work(len(x) * self._widest):
@@ -155,18 +157,31 @@ class Sequential(Trainer):
                 else:
                     x, x_in = layer.forward(x, training=training), x
                 mask = layer.compute_mask(x_in, mask) if hasattr(layer, "compute_mask") else None
-        return x
+        return (x, x_in) if with_last_input else x
 
     def __call__(self, x, training: bool = False):
         """model(x): the outputs for one batch, in inference mode unless training=True."""
         return self.forward(x, training=training)
 
-    def backward(self, grad_out, input_grad: bool = True):
-        """Propagate dLoss/dy back through every layer; returns dLoss/dx (None if not input_grad)."""
+    def backward(self, grad_out, input_grad: bool = True, skip_output: bool = False):
+        """Propagate dLoss/dy back through every layer; returns dLoss/dx (None if not input_grad).
+
+        ``skip_output``: grad_out is already the gradient at the last layer's input (a loss that read the
+        logits of the final Sigmoid, ``_fused_output``), so backward starts at the layer below it."""
         with backend.shared_work(len(grad_out) * self._widest):
-            for k in range(len(self._order) - 1, -1, -1):
+            for k in range(len(self._order) - 1 - skip_output, -1, -1):
                 grad_out = self.layers[self._order[k]].backward(grad_out, input_grad=input_grad or k > 0)
         return grad_out if input_grad else None
+
+    def _fused_output(self):
+        """The final layer whose input the loss reads instead of its output, or None: a Sigmoid ending a model
+        trained with BinaryCrossentropy on probabilities (the loss's ``fuses_with``), so that the loss and
+        its gradient come from the logits, exact at any logit (the trainer hands them over)."""
+        fused = getattr(self.loss, "fuses_with", None)
+        if fused is None or getattr(self.loss, "from_logits", True) or not self._order:
+            return None
+        last = self.layers[self._order[-1]]
+        return last if type(getattr(last, "function", last)).__name__ == fused else None    # or Activation("sigmoid")
 
     def _as_input(self, x):
         x = backend.namespace(x).asarray(x)

@@ -51,6 +51,19 @@ class Trainer:
         out_dim = self.output_shape[-1] if self.output_shape else None
         return [metrics_module.get(m, output_dim=out_dim, from_logits=from_logits) for m in self.metric_names]
 
+    def _fused_output(self):
+        """The final layer whose input (logits) the loss reads instead of its output, or None (Sequential's)."""
+        return None
+
+    def _inference_loss(self, x, y, sample_weight):
+        """(loss, outputs) of one batch in inference mode; a fused final layer's input goes to the loss as its
+        logits (handed back by forward, nothing recorded: evaluate stays safe from several threads)."""
+        if self._fused_output() is None:
+            y_pred = self.forward(x, training=False)
+            return self.loss.forward(y_pred, y, sample_weight), y_pred
+        y_pred, logits = self.forward(x, training=False, with_last_input=True)
+        return self.loss.forward(y_pred, y, sample_weight, logits=logits), y_pred
+
     def _require_compiled(self, method):
         if self.loss is None:
             raise RuntimeError(f"{method}() needs a loss: call model.compile(loss=..., optimizer=...) first")
@@ -61,8 +74,13 @@ class Trainer:
         self.clear_cache()                              # nothing left over from a forward without backward
         self.zero_grad()
         y_pred = self.forward(x, training=True)
-        loss = self.loss.forward(y_pred, y, sample_weight)
-        self.backward(self.loss.backward(), input_grad=False)
+        head = self._fused_output()
+        if head is None:
+            loss = self.loss.forward(y_pred, y, sample_weight)
+            self.backward(self.loss.backward(), input_grad=False)
+        else:                                           # the loss reads the head's input: dL/dz goes below it
+            loss = self.loss.forward(y_pred, y, sample_weight, logits=head.recall()[0])
+            self.backward(self.loss.backward(), input_grad=False, skip_output=True)
         for layer in self.unique_layers():
             layer.settle_grads()
             if layer.regularizers and layer.trainable:
@@ -206,9 +224,9 @@ class Trainer:
             sl = slice(start, start + batch_size)
             wb = None if sample_weight is None else np.asarray(sample_weight)[sl]
             xb, yb = _rows(x, sl), _rows(y, sl)
-            y_pred = self.forward(xb, training=False)
+            loss, y_pred = self._inference_loss(xb, yb, wb)
             rows = _length(xb)
-            total += self.loss.forward(y_pred, yb, wb) * rows                # weighted sum, divided by N
+            total += loss * rows                                             # weighted sum, divided by N
             count += rows                                                    # as in fit (and Keras)
             for metric in evaluators:
                 metric.update(yb, y_pred, wb)

@@ -11,14 +11,17 @@ from ._common import SHAP_NEGATIVE, SHAP_POSITIVE, axes, finish
 
 def plot_attributions(attributions, image=None, feature_names: Sequence[str] | None = None, features=None,
                       base_value: float | None = None, kind: str = "auto", top: int = 10, title: str | None = None,
-                      colorbar: bool = True, ax=None, path=None):
+                      colorbar: bool = True, label: str = "attribution", ax=None, path=None):
     """Attributions as a heat map over an image, or as bars / a waterfall for tabular features.
 
-    Images: (H, W) or (H, W, C) attributions (summed over channels), red for evidence for the target and
-    blue against, over ``image`` in grey, the colour scale symmetric about 0.
+    Images: (H, W) or (H, W, C) attributions (summed over channels) over ``image`` in grey, with a colour
+    bar: signed values red for evidence for the target and blue against, on a diverging scale centred at 0;
+    values that are never negative (saliency) white to red from 0.
     Tabular: ``kind="bar"`` the ``top`` largest by size; ``kind="waterfall"`` (the default when
     ``base_value`` is given) steps from the expected output ``base_value`` to E[f(X)] + the sum of the
     attributions, one feature at a time, the rest summed; ``features`` adds each feature's value to its name.
+    ``label`` names what the values attribute ("attribution to the probability of class 1"): the colour
+    bar's label, or the x axis's.
     Returns the matplotlib Figure (drawn into ``ax`` when given, written to ``path`` when given).
     """
     values = to_numpy(attributions).astype(float)
@@ -29,7 +32,7 @@ def plot_attributions(attributions, image=None, feature_names: Sequence[str] | N
     if kind == "image":
         if values.ndim not in (2, 3):
             raise ValueError(f"plot_attributions: a heat map needs (H, W) or (H, W, C) values, got {values.shape}")
-        return finish(_draw_heat_map(values, image, title, colorbar, ax), path)
+        return finish(_draw_heat_map(values, image, title, colorbar, label, ax), path)
     if values.ndim != 1:
         raise ValueError(f"plot_attributions: bars need one value per feature (1-D), got shape {values.shape}")
     if feature_names is not None and len(feature_names) != len(values):
@@ -39,19 +42,23 @@ def plot_attributions(attributions, image=None, feature_names: Sequence[str] | N
         names = [f"{n} = {v:.3g}" for n, v in zip(names, np.asarray(features, dtype=float))]
     if kind == "waterfall" and base_value is None:
         raise ValueError("plot_attributions: kind='waterfall' needs base_value (the expected output)")
-    return finish(_draw_bars(values, names, top, kind, base_value, title, ax), path)
+    return finish(_draw_bars(values, names, top, kind, base_value, title, label, ax), path)
 
 
-def _draw_heat_map(values, image, title, colorbar, ax):
+def _draw_heat_map(values, image, title, colorbar, label, ax):
     heat = values.sum(axis=-1) if values.ndim == 3 else values
-    figure, ax = axes(ax, (3.2, 3.0))
+    figure, ax = axes(ax, (3.6, 3.2))
     if image is not None:
         picture = np.asarray(image, dtype=float)
         ax.imshow(picture[..., 0] if picture.ndim == 3 and picture.shape[-1] == 1 else picture, cmap="gray_r")
     limit = max(np.abs(heat).max(), 1e-12)
-    shown = ax.imshow(heat, cmap="bwr", vmin=-limit, vmax=limit, alpha=0.65 if image is not None else 1.0)
+    signed = heat.min() < 0
+    shown = ax.imshow(heat, cmap="bwr" if signed else "Reds", vmin=-limit if signed else 0, vmax=limit,
+                      alpha=0.65 if image is not None else 1.0)
     if colorbar:
-        figure.colorbar(shown, ax=ax, fraction=0.046, pad=0.04)
+        bar = figure.colorbar(shown, ax=ax, fraction=0.046, pad=0.04)
+        bar.set_label(label, fontsize=8)
+        bar.ax.tick_params(labelsize=7)
     ax.set_xticks([])
     ax.set_yticks([])
     if title:
@@ -59,7 +66,7 @@ def _draw_heat_map(values, image, title, colorbar, ax):
     return figure
 
 
-def _draw_bars(values, names, top, kind, base_value, title, ax):
+def _draw_bars(values, names, top, kind, base_value, title, label, ax):
     order = np.argsort(-np.abs(values))
     shown = order[:top]
     rest = order[top:]
@@ -71,7 +78,7 @@ def _draw_bars(values, names, top, kind, base_value, title, ax):
     if kind == "bar":
         ax.barh(rows, heights, color=colors)
         ax.axvline(0, color="black", linewidth=0.8)
-        ax.set_xlabel("attribution")
+        ax.set_xlabel(label)
     else:
         ends = base_value + np.cumsum(heights[::-1])[::-1]        # the bottom row starts at base_value
         starts = ends - np.array(heights)

@@ -1,26 +1,34 @@
-"""Training: seed 004's curves of the loss and the metrics, per epoch."""
+"""Training: seed 004's curves of the loss and the metrics, per epoch, training beside validation."""
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import numpy as np
 
-from ._common import axes_grid, finish, matplotlib_modules
+from .._optional import require
+from ._common import axes_grid, finish
+
+TRAINING, VALIDATION = "#1f77b4", "#ff7f0e"
+PANELS_PER_ROW = 3
 
 
 def plot_history(history, metrics: Sequence[str] | None = None, ax=None, path=None):
-    """Seed 004's training curves: a Training and a Validation panel, the loss in black on the left
-    axis and the metrics (``metrics``, default all recorded) on a second axis on the right.
+    """Seed 004's training curves: one panel per quantity (the loss, then each metric in ``metrics``,
+    default all recorded), its training and validation values on the same axis, epochs as whole numbers.
 
-    ``history`` is what ``fit`` returns (a History) or a dict of lists such as ``History.history``.
+    ``history`` is what ``fit`` returns (a History) or a dict of lists such as ``History.history``; a
+    quantity recorded for validation (``val_loss``) gets a second line. ``ax``: one Axes per panel.
     Returns the matplotlib Figure (drawn into ``ax`` when given, written to ``path`` when given).
 
     >>> import matplotlib
     >>> matplotlib.use("Agg")
-    >>> figure = plot_history({"loss": [0.9, 0.5, 0.3], "accuracy": [0.6, 0.8, 0.9]})
-    >>> [axis.get_title() for axis in figure.axes]        # the Training panel and its score axis
-    ['Training', '']
-    >>> figure.axes[0].lines[0].get_xdata().tolist()      # epochs count from 1
+    >>> figure = plot_history({"loss": [0.9, 0.5, 0.3], "accuracy": [0.6, 0.8, 0.9],
+    ...                        "val_loss": [1.0, 0.7, 0.6], "val_accuracy": [0.5, 0.7, 0.8]})
+    >>> [axis.get_title() for axis in figure.axes]                   # one panel per quantity
+    ['loss', 'accuracy']
+    >>> [line.get_label() for line in figure.axes[0].lines]          # training and validation on one axis
+    ['training', 'validation']
+    >>> figure.axes[0].lines[0].get_xdata().tolist()                 # epochs count from 1
     [1, 2, 3]
     """
     logs = getattr(history, "history", history)
@@ -32,25 +40,24 @@ def plot_history(history, metrics: Sequence[str] | None = None, ax=None, path=No
     missing = [m for m in metrics if m not in logs]
     if missing:
         raise ValueError(f"plot_history: no recorded values for {missing}; recorded: {sorted(logs)}")
-    panels = [("Training", "")] + ([("Validation", "val_")] if "val_loss" in logs else [])
+    quantities = ["loss"] + [m for m in metrics if m != "loss"]
+    figure, panels = axes_grid(ax, len(quantities), PANELS_PER_ROW, 3.2)
+    if ax is None:                                                   # panels 4.2 wide and 3.2 high (inches)
+        figure.set_size_inches(4.2 * min(len(quantities), PANELS_PER_ROW), figure.get_size_inches()[1])
+    first = (getattr(history, "epoch", None) or [0])[0]
+    ticker = require("matplotlib.ticker", "scratchnn.plot")
+    for axis, name in zip(panels, quantities):
+        epochs = np.arange(len(logs[name])) + first + 1
+        axis.plot(epochs, logs[name], color=TRAINING, marker="o" if len(epochs) < 30 else None, markersize=3,
+                  label="training")
+        if "val_" + name in logs:
+            values = logs["val_" + name]
+            axis.plot(np.arange(len(values)) + first + 1, values, color=VALIDATION, linestyle="--",
+                      marker="o" if len(values) < 30 else None, markersize=3, label="validation")
+        axis.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
+        axis.set(title=name, xlabel="epoch", ylabel=name)
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
     if ax is None:
-        figure, grid = matplotlib_modules().pyplot.subplots(1, len(panels), figsize=(6.5 * len(panels), 3.2),
-                                                            squeeze=False)
-        panel_axes = list(grid.ravel())
-    else:
-        figure, panel_axes = axes_grid(ax, len(panels), len(panels), 0)
-    first = getattr(history, "epoch", [0])[:1] or [0]
-    for axis, (title, prefix) in zip(panel_axes, panels):
-        epochs = np.arange(len(logs[prefix + "loss"])) + first[0] + 1
-        handles = axis.plot(epochs, logs[prefix + "loss"], color="black", label="loss")
-        axis.set(title=title, xlabel="Epochs")
-        axis.set_ylabel("Loss", color="black")
-        scores = [m for m in metrics if prefix + m in logs]
-        if scores:
-            twin = axis.twinx()
-            for metric in scores:
-                handles += twin.plot(epochs, logs[prefix + metric], label=metric)
-            twin.set_ylabel("Score", color="steelblue")
-        axis.legend(handles=handles, loc="center right", fontsize=8)
-    figure.tight_layout()
+        figure.tight_layout()
     return finish(figure, path)

@@ -71,23 +71,35 @@ def plot_filters(model, image=None, layer: int | str | None = None, max_filters:
         maps = _feature_maps(model, image, index)
     rows = 1 if maps is None else 2
     figure, panels = axes_grid(ax, rows * count, count, 1.1)
+    if ax is None:
+        figure.set_layout_engine("constrained")                       # room for the colour bars
     filters = kernel.mean(axis=2)
-    limit = np.abs(filters[..., :count]).max()
+    limit = max(float(np.abs(filters[..., :count]).max()), 1e-12)     # one scale, centred at 0, for every kernel
+    shown = [panels[f].imshow(filters[..., f], cmap="RdBu_r", vmin=-limit, vmax=limit) for f in range(count)]
     for f in range(count):
-        panels[f].imshow(filters[..., f], cmap="RdBu_r", vmin=-limit, vmax=limit)
         panels[f].set_title(f"filter {f}", fontsize=8)
-        if maps is not None:
-            panels[count + f].imshow(maps[..., f], cmap="viridis")
+    _colorbar(figure, shown[0], panels[:count], "weight")
+    if maps is not None:
+        low, high = float(maps[..., :count].min()), float(maps[..., :count].max())   # one scale for every map
+        shown = [panels[count + f].imshow(maps[..., f], cmap="viridis", vmin=low, vmax=max(high, low + 1e-12))
+                 for f in range(count)]
+        for f in range(count):
             panels[count + f].set_title(f"map {f}", fontsize=8)
+        _colorbar(figure, shown[0], panels[count:], "activation")
     for axis in panels:
         axis.set_xticks([])
         axis.set_yticks([])
     figure.suptitle(f"layer {index} ({type(layers_[index]).__name__}): {kernel.shape[0]}x{kernel.shape[1]} kernels"
                     + (f", mean over {kernel.shape[2]} input channels" if kernel.shape[2] > 1 else "")
                     + ("; below, the feature maps of the image" if maps is not None else ""), fontsize=9)
-    if ax is None:
-        figure.tight_layout(rect=(0, 0, 1, 0.93))
     return finish(figure, path)
+
+
+def _colorbar(figure, image, row, label):
+    """One colour bar for a row of panels drawn on the same scale."""
+    bar = figure.colorbar(image, ax=row, fraction=0.02, pad=0.01, aspect=10)
+    bar.set_label(label, fontsize=7)
+    bar.ax.tick_params(labelsize=6)
 
 
 def _conv_index(layers_, layer):

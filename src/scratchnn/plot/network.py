@@ -8,21 +8,24 @@ import numpy as np
 
 from ..backend.namespace import to_numpy
 from ..layers.base import snake_case
+from ..validation import check_int
 from ._common import KIND_COLORS, NEGATIVE, POSITIVE, activation_names, axes, finish, matplotlib_modules
 
 
-def plot_model(model, style: str = "auto", describe: bool = True, weights: bool = True, max_neurons: int = 16,
+def plot_model(model, style: str = "auto", describe: bool = True, weights: bool = True, max_neurons: int = 32,
                input_names: Sequence[str] | None = None, ax=None, path=None):
     """Draw a model: neurons and connections (seed 004's drawing) or a diagram of its layers.
 
     style: "neurons" draws a circle per neuron (inputs and outputs green, hidden blue, Dropout red,
         labels X_i / H_i / y_i) and a line per connection, coloured by the sign of the trained weight
-        (blue positive, orange negative) and as wide as its size (``weights=False``: the seed's colours);
+        (blue positive, orange negative) and as wide as its size, thinner between layers of more than 12
+        drawn neurons (``weights=False``: the seed's colours);
         layers wider than ``max_neurons`` are drawn with a gap and their true size.
         "layers" draws a box per layer (type, output shape, parameters), like Keras's plot_model; for a
         functional ``Model`` ("auto" or "layers") a box per input and layer call, arrows with the shapes.
         "auto" picks "neurons" for networks of up to 8 Dense and Dropout layers (with their activations)
-        on 1-D inputs, else "layers".
+        on 1-D inputs, none wider than ``max_neurons`` (inputs included), else "layers": a 784-256-256-10
+        MLP is a column of boxes, not hundreds of crossing lines.
     describe: write "activation(Σ in[X·w] + b) = n out" above each layer of neurons.
     Returns the matplotlib Figure (drawn into ``ax`` when given, written to ``path`` when given).
     """
@@ -30,6 +33,7 @@ def plot_model(model, style: str = "auto", describe: bool = True, weights: bool 
         raise ValueError("plot_model needs a built model: pass input_shape=... to Sequential or call build()")
     if style not in ("auto", "neurons", "layers"):
         raise ValueError(f"plot_model: style must be 'auto', 'neurons' or 'layers', got {style!r}")
+    max_neurons = check_int("max_neurons", max_neurons, "plot_model", 3)
     if hasattr(model, "nodes") and style != "neurons":      # a functional Model: its graph (plot/graph.py)
         from .graph import draw_graph
         return finish(draw_graph(model, ax), path)
@@ -40,7 +44,8 @@ def plot_model(model, style: str = "auto", describe: bool = True, weights: bool 
                          "use style='layers'")
     if input_names is not None and columns is not None and len(input_names) != columns[0]["size"]:
         raise ValueError(f"plot_model: {columns[0]['size']} inputs but {len(input_names)} input_names")
-    if style == "layers" or columns is None or (style == "auto" and len(columns) > 9):
+    too_big = columns is not None and (len(columns) > 9 or max(c["size"] for c in columns) > max_neurons)
+    if style == "layers" or columns is None or (style == "auto" and too_big):
         return finish(_draw_layer_boxes(model, ax), path)
     return finish(_draw_neurons(model, columns, describe, weights, max_neurons, input_names, ax), path)
 
@@ -153,7 +158,8 @@ def _draw_connections(ax, mpl, column, sources, targets, weights):
         values = to_numpy(column["kernel"])[np.ix_(drawn_in, drawn_out)].ravel()     # the same order as pairs
         size = np.abs(values) / max(np.abs(values).max(), 1e-12)
         colors = [POSITIVE if v >= 0 else NEGATIVE for v in values]
-        widths = 0.2 + 2.3 * size
+        crowd = min(1.0, 12 / max(len(drawn_in), len(drawn_out)))     # wide layers: thinner lines, still legible
+        widths = (0.2 + 2.3 * size) * crowd
     else:
         colors, widths = KIND_COLORS[column["kind"]], 0.8
     ax.add_collection(mpl.collections.LineCollection(segments, colors=colors, linewidths=widths, alpha=0.6,

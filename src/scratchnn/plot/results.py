@@ -44,12 +44,17 @@ def plot_confusion_matrix(y_true, y_pred, class_names: Sequence[str] | None = No
     image = ax.imshow(shown, cmap="Blues")
     for (i, j), value in np.ndenumerate(shown):
         text = f"{value:.2f}" if normalize else f"{value:d}"
-        ax.text(j, i, text, ha="center", va="center", fontsize=8,
+        ax.text(j, i, text, ha="center", va="center", fontsize=max(7, 11 - len(counts) // 3),
                 color="white" if value > 0.6 * shown.max() else "black")
-    names = class_names if class_names is not None else [str(i) for i in range(len(counts))]
+    names = [str(name) for name in class_names] if class_names is not None else [str(i) for i in range(len(counts))]
     ax.set(xticks=range(len(counts)), yticks=range(len(counts)), xticklabels=names, yticklabels=names,
            xlabel="Predicted", ylabel="True",
            title=f"Accuracy {np.trace(counts) / max(counts.sum(), 1):.2%} on {counts.sum():,} samples")
+    cell = ax.get_position().width * figure.get_figwidth() / len(counts)           # inches per column
+    if 0.075 * max(map(len, names)) > 0.9 * cell:     # names wider than their column ("T-shirt/top"): slanted
+        ax.tick_params(axis="x", labelrotation=45)
+        for label in ax.get_xticklabels():
+            label.set_horizontalalignment("right")
     figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     return finish(figure, path)
 
