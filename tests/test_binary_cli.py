@@ -209,3 +209,23 @@ def test_a_saturated_wrong_sigmoid_keeps_its_whole_loss_and_gradient(head):
     assert not any(layer.tape for layer in model.layers)          # evaluate records nothing (thread-safe)
     assert kernel_grad[0, 0] == pytest.approx(1.0) and bias_grad[0] == pytest.approx(0.0, abs=1e-6)
     np.testing.assert_allclose(model.predict(x)[:, 0], [1.0, 0.0], atol=1e-30)   # predict: probabilities
+
+
+def test_the_server_reads_target_as_a_class_as_the_cli_does(binary):
+    """POST /v1/explain's target: a class, 0 and 1 for one sigmoid output, the attributions those of the CLI."""
+    require("starlette")
+    from scratchnn.cli.explain import class_attributions, explained_output
+    from scratchnn.serve.explaining import explain_sample
+    from scratchnn.serve.requests import ApiError
+    _, model, rows = binary
+    p = float(model.predict(rows[:1])[0, 0])
+    default = explain_sample(model, rows[0], "occlusion", None, 8)
+    assert default["target"] == default["class"] == int(p >= 0.5)
+    assert default["probabilities"] == [round(1 - p, 6), round(p, 6)]
+    for target in (0, 1):
+        answer = explain_sample(model, rows[0], "occlusion", target, 8)
+        expected, _ = class_attributions("occlusion", model, rows[0], explained_output(model, target), 8)
+        np.testing.assert_allclose(answer["attributions"], expected.reshape(-1), rtol=1e-6)
+        assert answer["of"] == explained_output(model, target).subject
+    with pytest.raises(ApiError, match=r"target 2 is out of range: the model has 2 classes \(0 to 1\)"):
+        explain_sample(model, rows[0], "occlusion", 2, 8)

@@ -7,12 +7,11 @@ a time (``EXPLAIN_LOCK``); predictions, which record nothing, go on beside it.
 from __future__ import annotations
 
 import io
-import math
 import threading
 
 import numpy as np
 
-from ..cli.explain import EXPLAIN_METHODS, attribute
+from ..cli.explain import EXPLAIN_METHODS, class_attributions, explained_output
 from ..cli.inputs import image_size
 from ..cli.model import class_probabilities
 from .requests import ApiError
@@ -23,19 +22,21 @@ POSITIVE, NEGATIVE = (230, 40, 30), (30, 90, 230)     # red: pushes the output u
 
 
 def explain_sample(model, sample: np.ndarray, method: str, target: int | None, steps: int) -> dict:
-    """The prediction for one sample and the attributions of output ``target`` (default: the top class)."""
+    """The prediction for one sample and the attributions of class ``target`` (default: the predicted class),
+    as ``scratchnn explain`` computes them: a model of one sigmoid output takes class 0 (1 - p) and 1."""
     if method not in EXPLAIN_METHODS:
         raise ApiError(422, f"method must be one of {', '.join(EXPLAIN_METHODS)}, got {method!r}")
-    outputs = math.prod(model.output_shape)
     with EXPLAIN_LOCK:
         probabilities = class_probabilities(model, model.predict(sample[None]))[0]
         if target is None:
-            target = int(probabilities.argmax()) if outputs > 1 else 0
-        if not 0 <= target < outputs:
-            raise ApiError(422, f"target {target} is out of range: the model has {outputs} output(s)")
-        attributions, _ = attribute(method, model, sample, target, steps)
+            target = int(probabilities.argmax())
+        if not 0 <= target < len(probabilities):
+            raise ApiError(422, f"target {target} is out of range: the model has {len(probabilities)} classes "
+                                f"(0 to {len(probabilities) - 1})")
+        explained = explained_output(model, target)
+        attributions, _ = class_attributions(method, model, sample, explained, steps)
     return {"method": method, "target": target, "class": int(probabilities.argmax()),
-            "probabilities": [round(float(p), 6) for p in probabilities],
+            "of": explained.subject, "probabilities": [round(float(p), 6) for p in probabilities],
             "shape": list(sample.shape), "attributions": [float(a) for a in attributions.reshape(-1)]}
 
 
