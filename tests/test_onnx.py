@@ -107,6 +107,9 @@ def test_every_layer_of_the_library_is_covered():
     covered = {type(layer).__name__ for case in {**CASES, **EXPORT_ONLY, **MORE_EXPORTS}.values() for layer in case[1]}
     missing = sorted(set(layers.LAYERS) - (covered | CONV | MERGE | KERAS | RECURRENT | SEQUENCE))
     assert missing == [], f"layers no ONNX test exports: {missing}"
+    from scratchnn.saving import onnx_registry                    # and each has its exporter in the one registry
+    registered = set(onnx_registry.exporters()) | set(onnx_registry.merge_exporters())
+    assert sorted(set(layers.LAYERS) - registered) == [], "layers with no ONNX exporter registered"
 
 
 @pytest.mark.parametrize("case", sorted({**CASES, **EXPORT_ONLY, **MORE_EXPORTS}))

@@ -19,10 +19,7 @@ from ..layers.conv import window_geometry
 from .files import atomic_file
 from ..validation import check_file_suffix
 from .onnx_common import DEFAULT_OPSET, INPUT_NAME, OUTPUT_NAME, TO_NCHW, TO_NHWC
-from .onnx_export_conv import CONV_EXPORTERS
-from .onnx_export_keras import KERAS_EXPORTERS
-from .onnx_export_rnn import RNN_EXPORTERS
-from .onnx_export_seq import SEQUENCE_EXPORTERS
+from .onnx_registry import exporters, onnx_exporter
 
 SQRT_2 = math.sqrt(2.0)
 GELU_TANH_COEFFICIENT = 0.044715
@@ -81,11 +78,12 @@ def export(model: Any, path: Union[str, os.PathLike, IO[bytes]], opset: int = DE
     dtype = np.dtype(model.dtype)
     builder = _GraphBuilder(onnx, dtype, opset)
     x = INPUT_NAME
+    table = exporters()
     for index, layer in enumerate(model.layers):
-        exporter = _EXPORTERS.get(type(layer).__name__)
+        exporter = table.get(type(layer).__name__)
         if exporter is None:
             raise ValueError(f"export: no ONNX form for layer {index} ({layer.describe()}); supported: "
-                             f"{sorted(_EXPORTERS)}")
+                             f"{sorted(table)}")
         x = exporter(builder, layer, x, layer.name or f"{index}_{type(layer).__name__.lower()}")
     x = builder.channels(x, len(model.output_shape) + 1, first=False)
     builder.nodes.append(onnx.helper.make_node("Identity", [x], [OUTPUT_NAME], name=OUTPUT_NAME))
@@ -124,6 +122,7 @@ def _export_unary(op_type, **attributes):
     return exporter
 
 
+@onnx_exporter("Dense")
 def _export_dense(builder, layer, x, hint):
     """Y = X @ W + b on the last axis: one Gemm for (N, features); MatMul and Add for a sequence or an image."""
     rank = len(layer.input_shape) + 1
@@ -138,11 +137,13 @@ def _export_dense(builder, layer, x, hint):
     return builder.node("Gemm", [x, kernel, bias], hint)                           # Y = X @ W + b
 
 
+@onnx_exporter("Softmax")
 def _export_softmax(builder, layer, x, hint):
     x = builder.channels(x, len(layer.input_shape) + 1, first=False)
     return builder.node("Softmax", [x], hint, axis=-1)
 
 
+@onnx_exporter("GELU")
 def _export_gelu(builder, layer, x, hint):
     if builder.opset >= 20:
         return builder.node("Gelu", [x], hint, approximate="tanh" if layer.approximate else "none")
@@ -160,29 +161,18 @@ def _export_gelu(builder, layer, x, hint):
     return builder.node("Mul", [product, builder.constant(f"{hint}_half", 0.5)], hint)
 
 
-def _pads(layer, window):
+def window_pads(layer, window):
     """ONNX pads [top, left, bottom, right] of a "valid" or TensorFlow "same" window (odd pixel at the end)."""
     rows, cols = (window_geometry(size, span, stride, layer.padding, type(layer).__name__)
                   for size, span, stride in zip(layer.input_shape[:2], window, layer.strides))
     return [rows[1], cols[1], rows[2], cols[2]]
 
 
-def _export_conv(builder, layer, x, hint):
-    x = builder.channels(x, 4, first=True)
-    span = [(k - 1) * d + 1 for k, d in zip(layer.kernel_size, layer.dilation_rate)]
-    inputs = [x, builder.constant(f"{hint}_kernel", layer.params["kernel"].transpose(3, 2, 0, 1))]
-    if layer.use_bias:
-        inputs.append(builder.constant(f"{hint}_bias", layer.params["bias"]))
-    return builder.node("Conv", inputs, hint, kernel_shape=list(layer.kernel_size), strides=list(layer.strides),
-                        dilations=list(layer.dilation_rate), pads=_pads(layer, span),
-                        group=getattr(layer, "groups", 1))
-
-
 def _export_pooling(op_type, **attributes):
     def exporter(builder, layer, x, hint):
         x = builder.channels(x, 4, first=True)
         return builder.node(op_type, [x], hint, kernel_shape=list(layer.pool_size), strides=list(layer.strides),
-                            pads=_pads(layer, layer.pool_size), **attributes)
+                            pads=window_pads(layer, layer.pool_size), **attributes)
     return exporter
 
 
@@ -194,22 +184,26 @@ def _export_global_pooling(op_type):
     return exporter
 
 
+@onnx_exporter("Flatten")
 def _export_flatten(builder, layer, x, hint):
     x = builder.channels(x, len(layer.input_shape) + 1, first=False)
     return builder.node("Flatten", [x], hint, axis=1)
 
 
+@onnx_exporter("Reshape")
 def _export_reshape(builder, layer, x, hint):
     x = builder.channels(x, len(layer.input_shape) + 1, first=False)
     shape = builder.constant(f"{hint}_shape", [-1, *layer.output_shape], dtype=np.int64)
     return builder.node("Reshape", [x, shape], hint)
 
 
+@onnx_exporter("Dropout")
 def _export_dropout(builder, layer, x, hint):
     """ONNX Dropout without training_mode is the identity; the ratio is kept so that import restores it."""
     return builder.node("Dropout", [x, builder.constant(f"{hint}_ratio", layer.rate)], hint)
 
 
+@onnx_exporter("BatchNormalization")
 def _export_batch_norm(builder, layer, x, hint):
     """ONNX BatchNormalization in inference form, features on axis 1 (transposed there if need be)."""
     rank = len(layer.input_shape) + 1
@@ -232,38 +226,31 @@ def _export_batch_norm(builder, layer, x, hint):
     return y
 
 
-_EXPORTERS = {
-    "Dense": _export_dense, "Linear": _export_unary("Identity"), "Sigmoid": _export_unary("Sigmoid"),
-    "Tanh": _export_unary("Tanh"), "ReLU": _export_unary("Relu"), "Softplus": _export_unary("Softplus"),
+for _name, _exporter in {
+    "Linear": _export_unary("Identity"), "Sigmoid": _export_unary("Sigmoid"), "Tanh": _export_unary("Tanh"),
+    "ReLU": _export_unary("Relu"), "Softplus": _export_unary("Softplus"),
     "LeakyReLU": _export_unary("LeakyRelu", alpha="alpha"), "ELU": _export_unary("Elu", alpha="alpha"),
-    "GELU": _export_gelu, "Softmax": _export_softmax, "Flatten": _export_flatten, "Reshape": _export_reshape,
-    "Conv2D": _export_conv, "MaxPooling2D": _export_pooling("MaxPool"),
-    "AveragePooling2D": _export_pooling("AveragePool", count_include_pad=0),
+    "MaxPooling2D": _export_pooling("MaxPool"), "AveragePooling2D": _export_pooling("AveragePool", count_include_pad=0),
     "GlobalAveragePooling2D": _export_global_pooling("GlobalAveragePool"),
     "GlobalMaxPooling2D": _export_global_pooling("GlobalMaxPool"),
-    "Dropout": _export_dropout, "BatchNormalization": _export_batch_norm,
-    **KERAS_EXPORTERS,                                                        # issue 16: onnx_export_keras.py
-    **RNN_EXPORTERS,                                                          # issue 18: onnx_export_rnn.py
-    **SEQUENCE_EXPORTERS,                                                     # issue 18: onnx_export_seq.py
-    **CONV_EXPORTERS,                                                         # issue 17: onnx_export_conv.py
-}
+}.items():                                  # the operators of one attribute or none: made by the factories above
+    onnx_exporter(_name)(_exporter)
 
 
+@onnx_exporter("Residual")
 def _export_residual(builder, layer, x, hint):
     """y = x + block(x): the block's layers through their own exporters (with a layer's own activation), then
     one Add with x brought to the layout the block ended in."""
     rank, first = len(layer.input_shape) + 1, builder.channels_first
-    y = x
+    y, table = x, exporters()
     for index, inner in enumerate(layer.block):
         activation = getattr(inner, "activation", None)                 # Dense(8, activation="relu")'s layer
         for part in (inner, activation) if hasattr(activation, "get_config") else (inner,):
-            if type(part).__name__ not in _EXPORTERS:
+            if type(part).__name__ not in table:
                 raise ValueError(f"export: no ONNX form for {part.describe()} inside {layer.describe()}")
-            y = _EXPORTERS[type(part).__name__](builder, part, y, f"{hint}_{index}_{type(part).__name__}")
+            y = table[type(part).__name__](builder, part, y, f"{hint}_{index}_{type(part).__name__}")
     if rank == 4 and builder.channels_first != first:
         x = builder.node("Transpose", [x], "to_nchw" if builder.channels_first else "to_nhwc",
                          perm=TO_NCHW if builder.channels_first else TO_NHWC)
     return builder.node("Add", [x, y], hint)
 
-
-_EXPORTERS["Residual"] = _export_residual

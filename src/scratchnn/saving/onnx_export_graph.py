@@ -1,8 +1,8 @@
 """ONNX export of a functional Model: one ONNX node group per layer call, in the model's topological order.
 
-Each layer call goes through the same exporter as in a Sequential (``_EXPORTERS`` of onnx_export.py), then
+Each layer call goes through the same exporter as in a Sequential (onnx_registry's), then
 its own activation's (a Sequential lists ``Dense(8, activation="relu")`` as two layers, a Model keeps one), and
-merge layers through ``MERGE_EXPORTERS`` below (Add / Sum, Sub, Mul, Mean, Max, Concat). What the straight
+merge layers through the merge exporters below (Add / Sum, Sub, Mul, Mean, Max, Concat). What the straight
 chain keeps in one flag, whether the current 4-D tensor is NHWC or NCHW, is kept here per tensor: before a
 call the builder is told the layout of the call's input, after it the layout of the output is recorded.
 A merge brings its inputs to one layout (NCHW if any of them is, as the convolutions around it want) and
@@ -20,8 +20,9 @@ import hashlib
 import numpy as np
 
 from .onnx_common import TO_NCHW
+from .onnx_registry import exporters, merge_exporters, onnx_exporter, onnx_merge
 
-__all__ = ["export_graph", "MERGE_EXPORTERS"]
+__all__ = ["export_graph"]
 
 
 def _builder_class():
@@ -81,15 +82,18 @@ def _export_concatenate(builder, layer, xs, hint):
     return builder.node("Concat", xs, hint, axis=axis)
 
 
-MERGE_EXPORTERS = {
-    "Add": _merge("Add", "Sum"), "Subtract": _merge("Sub", None), "Multiply": _merge("Mul", None),
-    "Average": _merge("Mean", "Mean"), "Maximum": _merge("Max", "Max"), "Concatenate": _export_concatenate,
-}
+for _layer, _op_type, _variadic in (("Add", "Add", "Sum"), ("Subtract", "Sub", None), ("Multiply", "Mul", None),
+                                   ("Average", "Mean", "Mean"), ("Maximum", "Max", "Max")):
+    onnx_exporter(_layer, merge=True)(_merge(_op_type, _variadic))
+    onnx_merge(_layer, *{_op_type, _variadic} - {None})           # import: the operator read with computed inputs
+onnx_exporter("Concatenate", merge=True)(_export_concatenate)
+onnx_merge("Concatenate", "Concat")
 
 
 def graph_proto(model, onnx, dtype, opset):
     """The onnx.ModelProto of a built functional Model (not yet checked)."""
-    from .onnx_export import _EXPORTERS, _version
+    from .onnx_export import _version
+    table, merge_table = exporters(), merge_exporters()
     input_names = list(model.input_names)
     output_names = list(model.output_names)
     builder = _builder_class()(onnx, dtype, opset, input_names + output_names)
@@ -100,10 +104,10 @@ def graph_proto(model, onnx, dtype, opset):
         hint = layer.name or f"{index}_{kind.lower()}"
         sources = [tensors[id(t)] for t in node.inputs]
         if node.multiple:
-            exporter = MERGE_EXPORTERS.get(kind)
+            exporter = merge_table.get(kind)
             if exporter is None:
                 raise ValueError(f"export: no ONNX form for {layer.describe()} (a layer of several inputs); "
-                                 f"supported: {sorted(MERGE_EXPORTERS)}")
+                                 f"supported: {sorted(merge_table)}")
             rank = len(layer.input_shape[0]) + 1
             first = rank == 4 and any(nchw for _, nchw in sources)
             xs = []
@@ -113,15 +117,15 @@ def graph_proto(model, onnx, dtype, opset):
             builder.channels_first = first
             y = exporter(builder, layer, xs, hint)
         else:
-            exporter = _EXPORTERS.get(kind)
+            exporter = table.get(kind)
             if exporter is None:
                 raise ValueError(f"export: no ONNX form for {layer.describe()}; supported: "
-                                 f"{sorted(set(_EXPORTERS) | set(MERGE_EXPORTERS))}")
+                                 f"{sorted(set(table) | set(merge_table))}")
             builder.channels_first = sources[0][1]
             y = exporter(builder, layer, sources[0][0], hint)
         activation = getattr(layer, "activation", None)            # Dense(8, activation="relu") in a Model
         if activation is not None:
-            y = _EXPORTERS[type(activation).__name__](builder, activation, y, f"{hint}_{type(activation).__name__}")
+            y = table[type(activation).__name__](builder, activation, y, f"{hint}_{type(activation).__name__}")
         tensors[id(node.output)] = (y, builder.channels_first)
     elem_type = onnx.helper.np_dtype_to_tensor_dtype(dtype)
     for t, name in zip(model.outputs, output_names):               # outputs in NHWC, as predict gives them

@@ -11,10 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..layers.activations import SELU_ALPHA, SELU_SCALE
+from .onnx_registry import exporters, onnx_exporter
 
 MISH_OPSET = 18
-
-__all__ = ["KERAS_EXPORTERS"]
 
 
 def _per_position(builder, hint, array, rank):
@@ -26,22 +25,27 @@ def _per_position(builder, hint, array, rank):
     return builder.constant(hint, array)
 
 
+@onnx_exporter("SELU")
 def _export_selu(builder, layer, x, hint):
     return builder.node("Selu", [x], hint, alpha=SELU_ALPHA, gamma=SELU_SCALE)
 
 
+@onnx_exporter("SiLU")
 def _export_silu(builder, layer, x, hint):                          # y = x * sigmoid(x)
     return builder.node("Mul", [x, builder.node("Sigmoid", [x], f"{hint}_sigmoid")], hint)
 
 
+@onnx_exporter("ReLU6")
 def _export_relu6(builder, layer, x, hint):                         # y = clip(x, 0, 6)
     return builder.node("Clip", [x, builder.constant(f"{hint}_min", 0.0), builder.constant(f"{hint}_max", 6.0)], hint)
 
 
+@onnx_exporter("HardSigmoid")
 def _export_hard_sigmoid(builder, layer, x, hint):                  # y = max(0, min(1, x / 6 + 1/2))
     return builder.node("HardSigmoid", [x], hint, alpha=1 / 6, beta=0.5)
 
 
+@onnx_exporter("Mish")
 def _export_mish(builder, layer, x, hint):
     if builder.opset >= MISH_OPSET:
         return builder.node("Mish", [x], hint)
@@ -49,23 +53,26 @@ def _export_mish(builder, layer, x, hint):
     return builder.node("Mul", [x, builder.node("Tanh", [softplus], f"{hint}_tanh")], hint)
 
 
+@onnx_exporter("PReLU")
 def _export_prelu(builder, layer, x, hint):                         # y = x if x > 0 else alpha x
     slope = _per_position(builder, f"{hint}_alpha", layer.params["alpha"], len(layer.input_shape) + 1)
     return builder.node("PRelu", [x, slope], hint)
 
 
+@onnx_exporter("Activation")
 def _export_activation(builder, layer, x, hint):
     """Activation("name"): the named activation's own form."""
-    from .onnx_export import _EXPORTERS
-    return _EXPORTERS[type(layer.function).__name__](builder, layer.function, x, hint)
+    return exporters()[type(layer.function).__name__](builder, layer.function, x, hint)
 
 
+@onnx_exporter("Rescaling")
 def _export_rescaling(builder, layer, x, hint):                     # y = x * scale + offset
     rank = len(layer.input_shape) + 1
     y = builder.node("Mul", [x, _per_position(builder, f"{hint}_scale", layer.scale_array, rank)], f"{hint}_scaled")
     return builder.node("Add", [y, _per_position(builder, f"{hint}_offset", layer.offset_array, rank)], hint)
 
 
+@onnx_exporter("Normalization")
 def _export_normalization(builder, layer, x, hint):                 # y = (x - mean) / max(sqrt(variance), eps)
     from ..layers.preprocessing import EPSILON
     rank = len(layer.input_shape) + 1
@@ -75,14 +82,7 @@ def _export_normalization(builder, layer, x, hint):                 # y = (x - m
     return builder.node("Div", [centred, _per_position(builder, f"{hint}_std", std, rank)], hint)
 
 
+@onnx_exporter("RandomFlip", "RandomTranslation", "RandomRotation", "RandomZoom")
 def _export_identity(builder, layer, x, hint):
     return builder.node("Identity", [x], hint)
 
-
-KERAS_EXPORTERS = {
-    "SELU": _export_selu, "SiLU": _export_silu, "ReLU6": _export_relu6, "HardSigmoid": _export_hard_sigmoid,
-    "Mish": _export_mish, "PReLU": _export_prelu, "Activation": _export_activation,
-    "Rescaling": _export_rescaling, "Normalization": _export_normalization,
-    "RandomFlip": _export_identity, "RandomTranslation": _export_identity, "RandomRotation": _export_identity,
-    "RandomZoom": _export_identity,
-}

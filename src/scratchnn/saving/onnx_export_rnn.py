@@ -1,5 +1,6 @@
-"""ONNX export of the sequence layers: Embedding as Gather, SimpleRNN / LSTM / GRU as ONNX's RNN / LSTM / GRU
-operators, Bidirectional as direction="bidirectional", TimeDistributed as its layer between two Reshapes.
+"""ONNX export of the sequence layers: Embedding as Gather (and its import), SimpleRNN / LSTM / GRU as ONNX's
+RNN / LSTM / GRU operators, Bidirectional as direction="bidirectional", TimeDistributed as its layer between two
+Reshapes.
 
 Layouts. Our sequences are (N, T, features); ONNX's recurrent operators take (T, N, features) (layout 0, the
 one every runtime implements) and give Y (T, directions, N, units) and Y_h (directions, N, units), so the
@@ -12,6 +13,9 @@ Masks are not exported (ONNX has only sequence lengths).
 from __future__ import annotations
 
 import numpy as np
+
+from ..registry import layer_class
+from .onnx_registry import exporters, onnx_exporter, onnx_importer
 
 ONNX_ACTIVATIONS = {"tanh": "Tanh", "sigmoid": "Sigmoid", "relu": "Relu"}
 LAST = np.iinfo(np.int64).max
@@ -102,12 +106,14 @@ def _outputs(builder, layer, y, y_h, index, hint):
     return _direction(builder, f"{hint}_Y_h", y_h, index, 0)
 
 
+@onnx_exporter("SimpleRNN", "LSTM", "GRU")
 def export_recurrent(builder, layer, x, hint):
     y, y_h = _operator(builder, [layer], _time_major(builder, x, hint), hint,
                        "reverse" if layer.go_backwards else "forward")
     return _outputs(builder, layer, y, y_h, 0, hint)
 
 
+@onnx_exporter("Bidirectional")
 def export_bidirectional(builder, layer, x, hint):
     forward, backward = layer.forward_layer, layer.backward_layer
     if forward.go_backwards or not backward.go_backwards:
@@ -127,6 +133,7 @@ def export_bidirectional(builder, layer, x, hint):
     raise ValueError(f"export: {layer.describe()} has merge_mode=None (two outputs); a Sequential passes one on")
 
 
+@onnx_exporter("Embedding")
 def export_embedding(builder, layer, x, hint):
     if layer.mask_zero:
         raise ValueError(f"export: {layer.describe()} has mask_zero=True; ONNX's recurrent operators take "
@@ -135,10 +142,22 @@ def export_embedding(builder, layer, x, hint):
                         axis=0)                                                       # y = E[ids]
 
 
+@onnx_importer("Gather")
+def import_embedding(importer, node):
+    """Gather(table, ids, axis=0) of a constant 2-D table and the integer graph input: an Embedding. (A Gather of
+    shapes is part of a shape computation, which the importers evaluate; of a computed tensor, unsupported.)"""
+    table = importer.constants.get(node.input[0])
+    axis = importer.attributes(node).get("axis", 0)
+    if table is None or np.ndim(table) != 2 or axis != 0 or importer.x not in importer.integer_inputs():
+        importer.fail(f"Gather node {node.name!r}: only a lookup of integer ids (a graph input) in a constant 2-D "
+                      "table along axis 0 (an Embedding) is supported")
+    importer.add(layer_class("Embedding")(*table.shape), embeddings=table)
+
+
+@onnx_exporter("TimeDistributed")
 def export_time_distributed(builder, layer, x, hint):
-    from .onnx_export import _EXPORTERS
-    inner = layer.layer
-    exporter = _EXPORTERS.get(type(inner).__name__)
+    inner, table = layer.layer, exporters()
+    exporter = table.get(type(inner).__name__)
     if exporter is None:
         raise ValueError(f"export: no ONNX form for {inner.describe()} inside {layer.describe()}")
     steps = layer.input_shape[0]
@@ -147,12 +166,8 @@ def export_time_distributed(builder, layer, x, hint):
     y = exporter(builder, inner, folded, f"{hint}_inner")
     activation = getattr(inner, "activation", None)                  # Dense(..., activation=...) keeps its own
     if activation is not None:
-        y = _EXPORTERS[type(activation).__name__](builder, activation, y, f"{hint}_activation")
+        y = table[type(activation).__name__](builder, activation, y, f"{hint}_activation")
     y = builder.channels(y, len(inner.output_shape) + 1, first=False)
     return builder.node("Reshape", [y, _int_constant(builder, f"{hint}_unfold", [-1, steps, *inner.output_shape])],
                         hint)
 
-
-RNN_EXPORTERS = {"Embedding": export_embedding, "SimpleRNN": export_recurrent, "LSTM": export_recurrent,
-                 "GRU": export_recurrent, "Bidirectional": export_bidirectional,
-                 "TimeDistributed": export_time_distributed}

@@ -4,8 +4,8 @@ MultiHeadAttention (self-attention, as a Sequential uses it) and PositionEmbeddi
 Sequences are (N, steps, channels) in scratchnn and (N, channels, steps) in ONNX's Conv and pooling operators:
 each of those is exported between two Transposes (perm [0, 2, 1]), so every 3-D tensor between layers keeps our
 axis order. Attention is written out as MatMul / Softmax (the operators every runtime has), the mask as a
-constant boolean table and a Where that sets the hidden logits to -1e9, as the layer does. onnx_export.py adds
-this table to its exporters.
+constant boolean table and a Where that sets the hidden logits to -1e9, as the layer does. The exporters register
+themselves in onnx_registry.py.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from ..layers.attention import LARGE_NEGATIVE
+from .onnx_registry import onnx_exporter
 
 TO_CHANNELS_FIRST = TO_STEPS_FIRST = [0, 2, 1]      # (N, T, C) <-> (N, C, T): the same swap both ways
 
@@ -34,6 +35,7 @@ def _reduce(builder, op_type, x, axes, hint, keepdims):
     return builder.node(op_type, [x], hint, axes=list(axes), keepdims=int(keepdims))
 
 
+@onnx_exporter("Conv1D")
 def _export_conv1d(builder, layer, x, hint):
     """Conv with a 1-D kernel: weight (filters, C_in, k) = our (k, C_in, filters) transposed; pads [before, after]
     ("causal": (k - 1) * dilation before, none after)."""
@@ -60,6 +62,7 @@ def _export_global_pooling1d(op_type):
     return exporter
 
 
+@onnx_exporter("LayerNormalization")
 def _export_layer_norm(builder, layer, x, hint):
     """ONNX LayerNormalization (opset 17+) normalises the trailing axes: ours are moved there first (in their
     order) and back after; below opset 17, its decomposition (mean, variance, scale, shift)."""
@@ -89,6 +92,7 @@ def _export_layer_norm(builder, layer, x, hint):
     return builder.node("Identity", [y], hint)
 
 
+@onnx_exporter("MultiHeadAttention")
 def _export_attention(builder, layer, x, hint):
     """Self-attention as MatMul / Softmax: Q, K, V projections split into heads, softmax(Q K^T / sqrt(d_k)) V,
     the heads joined and projected. The 1 / sqrt(d_k) is folded into the query's kernel and bias."""
@@ -128,16 +132,13 @@ def _export_attention(builder, layer, x, hint):
     return y
 
 
+@onnx_exporter("PositionEmbedding")
 def _export_position_embedding(builder, layer, x, hint):
     table = layer.params["embeddings"][:layer.input_shape[0]]                  # y = x + E[:T]
     return builder.node("Add", [x, builder.constant(f"{hint}_embeddings", table)], hint)
 
 
-SEQUENCE_EXPORTERS = {
-    "Conv1D": _export_conv1d, "MaxPooling1D": _export_pooling1d("MaxPool"),
-    "AveragePooling1D": _export_pooling1d("AveragePool", count_include_pad=0),
-    "GlobalAveragePooling1D": _export_global_pooling1d("ReduceMean"),
-    "GlobalMaxPooling1D": _export_global_pooling1d("ReduceMax"),
-    "LayerNormalization": _export_layer_norm, "MultiHeadAttention": _export_attention,
-    "PositionEmbedding": _export_position_embedding,
-}
+onnx_exporter("MaxPooling1D")(_export_pooling1d("MaxPool"))
+onnx_exporter("AveragePooling1D")(_export_pooling1d("AveragePool", count_include_pad=0))
+onnx_exporter("GlobalAveragePooling1D")(_export_global_pooling1d("ReduceMean"))
+onnx_exporter("GlobalMaxPooling1D")(_export_global_pooling1d("ReduceMax"))

@@ -3,7 +3,7 @@
 The importer walks the graph from its input one region (a layer's worth of nodes) at a time and keeps
 track of whether the current tensor is NHWC or NCHW; a model written by another exporter that takes NCHW
 input becomes a model that takes NHWC input (the Dense after its Flatten gets its kernel rows reordered
-to match). What each ONNX operator becomes is onnx_import_ops.py. Layer and model classes are found by
+to match). What each ONNX operator becomes is registered in onnx_registry.py. Layer and model classes are found by
 name in the registry, so this module imports no model module.
 """
 from __future__ import annotations
@@ -20,9 +20,13 @@ from ..registry import layer_class, model_class
 from .budget import planned_layer_arrays
 from .files import open_regular
 from .onnx_common import TO_NCHW
-from .onnx_import_ops import ELEMENTWISE, IMPORTERS, SCALAR_ARITHMETIC, SHAPE_OPERATIONS, import_reshape
+from .onnx_import_ops import ELEMENTWISE, SCALAR_ARITHMETIC, SHAPE_OPERATIONS, import_reshape
+from .onnx_registry import importers
 
 __all__ = ["load"]
+
+FLOAT_TYPES = {1: "float32", 11: "float64"}                  # TensorProto element types
+INTEGER_TYPES = {6: "int32", 7: "int64"}
 
 
 def load(path: str | os.PathLike[str]) -> Any:
@@ -64,6 +68,13 @@ class _Importer:
         for node in graph.node:
             if node.op_type == "Constant":
                 self.constants[node.output[0]] = self.constant_node_value(node)
+            elif node.op_type in SHAPE_OPERATIONS and node.input and all(
+                    name in self.constants for name in node.input):           # constants only (torch's pads): folded
+                try:
+                    self.constants[node.output[0]] = SHAPE_OPERATIONS[node.op_type](
+                        [self.constants[name] for name in node.input], self.attributes(node))
+                except ValueError as error:
+                    self.fail(f"{node.op_type} node {node.name!r}: {error}")
             else:
                 self.nodes.append(node)
         self.consumers = {}
@@ -125,7 +136,9 @@ class _Importer:
         return self.constants[names[position]]
 
     def attributes(self, node):
-        return {a.name: self.onnx.helper.get_attribute_value(a) for a in node.attribute}
+        values = {a.name: self.onnx.helper.get_attribute_value(a) for a in node.attribute}
+        return {name: self.onnx.numpy_helper.to_array(value) if isinstance(value, self.onnx.TensorProto) else value
+                for name, value in values.items()}
 
     def region(self, tensor):
         """The nodes from ``tensor`` to the next tensor that every path from it goes through, and that tensor."""
@@ -147,13 +160,7 @@ class _Importer:
         kind = self.input.type.WhichOneof("value")
         if kind != "tensor_type":
             self.fail(f"the graph input {self.input.name!r} is a {kind or 'value of no type'}, not a tensor")
-        elem_type = self.input.type.tensor_type.elem_type
-        names = {1: "float32", 11: "float64"}
-        if elem_type not in names:
-            found = self.onnx.TensorProto.DataType.Name(elem_type) if elem_type in \
-                self.onnx.TensorProto.DataType.values() else elem_type
-            self.fail(f"the input must be float32 or float64, got element type {found}")
-        dtype = np.dtype(names[elem_type])
+        dtype = self.input_dtype_of(self.input)
         all_dims = [d.dim_value for d in self.input.type.tensor_type.shape.dim]
         dims = all_dims[1:]
         if len(all_dims) < 2:
@@ -170,10 +177,10 @@ class _Importer:
         while self.x != self.output:
             nodes, output = self.region(self.x)
             if len(nodes) == 1:
-                handler = IMPORTERS.get(nodes[0].op_type)
+                handler = importers().get(nodes[0].op_type)
                 if handler is None:
                     self.fail(f"operator {nodes[0].op_type} (node {nodes[0].name!r}) is not supported; "
-                              f"supported: {sorted(IMPORTERS)} and GELU written as Erf or Tanh formulas")
+                              f"supported: {sorted(importers())} and GELU written as Erf or Tanh formulas")
                 output = handler(self, nodes[0]) or output
             elif nodes[-1].op_type == "Reshape" and all(
                     n.op_type == "Shape" or n.op_type in SHAPE_OPERATIONS for n in nodes[:-1]):
@@ -191,6 +198,31 @@ class _Importer:
                 target = layer.params[name] if name in layer.params else layer.buffers[name]
                 target[...] = np.asarray(array, dtype=dtype).reshape(target.shape)
         return model
+
+    def integer_inputs(self):
+        """The names of the graph's integer inputs (ids)."""
+        inputs = getattr(self, "graph_inputs", None) or [self.input]
+        return {value.name for value in inputs if value.type.tensor_type.elem_type in INTEGER_TYPES}
+
+    def input_dtype_of(self, value):
+        """float32 / float64 for a float graph input; for integer ids (int32 / int64), the dtype of the constant
+        table that every reader looks up (a Gather: an Embedding), which the model then computes in."""
+        elem_type = value.type.tensor_type.elem_type
+        if elem_type in FLOAT_TYPES:
+            return np.dtype(FLOAT_TYPES[elem_type])
+        readers = self.consumers.get(value.name, [])
+        tables = [self.constants.get(node.input[0]) for node in readers
+                  if node.op_type == "Gather" and list(node.input[1:]) == [value.name]]
+        if elem_type in INTEGER_TYPES:
+            if readers and len(tables) == len(readers) and all(t is not None and t.dtype.name in FLOAT_TYPES.values()
+                                                               for t in tables):
+                return np.dtype(tables[0].dtype)
+            self.fail(f"the integer input {value.name!r} must be read only by Gather nodes that look it up in a "
+                      "float32 or float64 constant table (an Embedding)")
+        found = self.onnx.TensorProto.DataType.Name(elem_type) if elem_type in \
+            self.onnx.TensorProto.DataType.values() else elem_type
+        self.fail(f"the input {value.name!r} must be float32 or float64, got element type {found} (int32 and int64 "
+                  "ids go into an Embedding's Gather)")
 
     def check_arrays(self, input_shape, dtype):
         """Every parameter the layers will allocate comes from the file, at its size: found on a plan of the

@@ -4,9 +4,9 @@ into a functional ``scratchnn.Model``.
 The straight-chain importer (onnx_import.py) walks one region at a time and keeps one state: the current
 tensor's shape, whether it is NCHW in the file, and the row order a Flatten of an NCHW tensor left. Here that
 state is kept per tensor: before each node the importer is set to the state of the node's input and the same
-operator handlers (onnx_import_ops.IMPORTERS) run; ``add`` calls the new layer on the input's symbolic tensor
-instead of appending it to a list. A node of several computed inputs is a merge layer (``MERGES``); its inputs
-must be in one layout, and Concat's axis is mapped to ours. Shape computations (Shape -> Gather -> Concat
+operator handlers (onnx_registry.importers()) run; ``add`` calls the new layer on the input's symbolic tensor
+instead of appending it to a list. A node of several computed inputs is a merge layer (onnx_registry.merges());
+its inputs must be in one layout, and Concat's axis is mapped to ours. Shape computations (Shape -> Gather -> Concat
 -> Reshape, torch's ``x.view(x.size(0), -1)``) are evaluated here, the batch size standing in as unknown.
 Two nodes of one operator that read the same weight initializers, with the same settings, are one layer
 called twice (its weights shared), which is how export writes a shared layer.
@@ -21,13 +21,12 @@ import numpy as np
 from ..registry import layer_class, model_class
 from .budget import planned_layer_arrays
 from .onnx_common import TO_NCHW
-from .onnx_import import _Importer
-from .onnx_import_ops import ELEMENTWISE, IMPORTERS, SHAPE_OPERATIONS, import_reshape
+from .onnx_import import INTEGER_TYPES, _Importer
+from .onnx_import_ops import ELEMENTWISE, SHAPE_OPERATIONS, import_reshape
+from .onnx_registry import importers, merges
 
-__all__ = ["import_model", "MERGES"]
+__all__ = ["import_model"]
 
-MERGES = {"Add": "Add", "Sum": "Add", "Sub": "Subtract", "Mul": "Multiply", "Mean": "Average", "Max": "Maximum",
-          "Concat": "Concatenate"}
 BATCH = -9973                                       # a stand-in for the batch size in shape computations
 GELU_PROBE = np.linspace(-5, 5, 101)
 
@@ -49,12 +48,12 @@ def import_model(onnx, proto, path, chain_importer):
 
 
 def _has_merge(graph, constants):
-    """Whether a node of MERGES reads two tensors computed from the input (not a shape, not a constant)."""
+    """Whether a merge operator reads two tensors computed from the input (not a shape, not a constant)."""
     shapes = set(constants) | {node.output[0] for node in graph.node if node.op_type in ("Constant", "Shape")}
     for node in graph.node:
         if node.op_type in SHAPE_OPERATIONS and all(name in shapes for name in node.input if name):
             shapes.update(node.output)
-        elif node.op_type in MERGES and sum(bool(name) and name not in shapes for name in node.input) >= 2:
+        elif node.op_type in merges() and sum(bool(name) and name not in shapes for name in node.input) >= 2:
             return True
     return False
 
@@ -116,13 +115,13 @@ class GraphImporter(_Importer):
                 self.fold(node)
             elif node.op_type == "Shape":
                 self.fold_shape(node, data[0])
-            elif node.op_type in MERGES and len(data) >= 2:
+            elif node.op_type in merges() and len(data) >= 2:
                 self.merge(node, data)
             elif len(data) == 1:
                 self.single(node, data[0])
             else:
                 self.fail(f"{node.op_type} node {node.name!r} reads {len(data)} computed tensors; only "
-                          f"{sorted(MERGES)} may")
+                          f"{sorted(merges())} may")
         outputs = {}
         for name in self.graph_outputs:
             if name not in self.state:
@@ -141,16 +140,13 @@ class GraphImporter(_Importer):
         return model
 
     def input_dtype(self):
-        names = {1: "float32", 11: "float64"}
+        """The model's dtype: that of its float inputs, and of the tables its integer inputs (ids) look up."""
         found = set()
         for value in self.graph_inputs:
             kind = value.type.WhichOneof("value")
             if kind != "tensor_type":
                 self.fail(f"the graph input {value.name!r} is a {kind or 'value of no type'}, not a tensor")
-            elem_type = value.type.tensor_type.elem_type
-            if elem_type not in names:
-                self.fail(f"input {value.name!r} must be float32 or float64, got element type {elem_type}")
-            found.add(names[elem_type])
+            found.add(self.input_dtype_of(value).name)
         if len(found) != 1:
             self.fail(f"the inputs mix element types {sorted(found)}")
         return np.dtype(found.pop())
@@ -167,7 +163,8 @@ class GraphImporter(_Importer):
                                            tuple(self.attributes(node).get("perm", ())) == TO_NCHW for node in readers)
         channels_first = len(dims) == 3 and not transposed
         shape = (dims[1], dims[2], dims[0]) if channels_first else tuple(dims)
-        tensor = model_class("Model").Input(shape, name=value.name, dtype=dtype)
+        ids = value.type.tensor_type.elem_type in INTEGER_TYPES                   # an Embedding's input
+        tensor = model_class("Model").Input(shape, name=value.name, dtype=None if ids else dtype)
         self.state[value.name] = (tensor, shape, channels_first, None)
         return tensor
 
@@ -191,10 +188,10 @@ class GraphImporter(_Importer):
         self.current, self.shape, self.channels_first, self.row_order = self.state[name]
 
     def single(self, node, name):
-        handler = IMPORTERS.get(node.op_type)
+        handler = importers().get(node.op_type)
         if handler is None:
             self.fail(f"operator {node.op_type} (node {node.name!r}) is not supported; supported: "
-                      f"{sorted(IMPORTERS)}, and {sorted(MERGES)} of computed tensors")
+                      f"{sorted(importers())}, and {sorted(merges())} of computed tensors")
         self.set_state(name)
         if node.op_type == "Reshape" and node.input[1] in self.folded:
             end = import_reshape(self, node, [0 if d == BATCH else int(d)
@@ -220,7 +217,7 @@ class GraphImporter(_Importer):
             axis = self.onnx_axis_to_ours(self.attributes(node).get("axis", 1))
             options["axis"] = -1 if axis == len(self.shape) else axis
         try:
-            self.current = layer_class(MERGES[node.op_type])(**options)([tensor for tensor, *_ in states])
+            self.current = layer_class(merges()[node.op_type])(**options)([tensor for tensor, *_ in states])
         except (ValueError, TypeError) as error:
             self.fail(f"{node.op_type} node {node.name!r}: {error}")
         self.state[node.output[0]] = (self.current, self.current.shape[1:], self.channels_first, None)

@@ -2,7 +2,8 @@
 
 Each handler ``handler(importer, node)`` adds layers through ``importer.add(layer, **arrays)`` and may
 return the tensor where its region ends (when it absorbed the nodes after it, as MatMul does an Add);
-``IMPORTERS`` maps operator names to handlers. Layers are made from the registry by class name.
+each registers itself with ``@onnx_importer(operator)`` (onnx_registry.py). Layers are made from the layer
+registry by class name. The convolutions are onnx_conv.py, Resize / Pad / Slice onnx_resize.py.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import numpy as np
 
 from ..registry import layer_class
 from .onnx_common import TO_NCHW, TO_NHWC
+from .onnx_registry import onnx_importer
 
 
 def _shortest(value):
@@ -28,16 +30,19 @@ def _import_activation(class_name, **attributes):
     return import_layer
 
 
+@onnx_importer("Identity")
 def _import_identity(importer, node):
     return None
 
 
+@onnx_importer("Gelu")
 def _import_gelu(importer, node):
     approximate = importer.attributes(node).get("approximate", b"none")
     approximate = approximate.decode() if isinstance(approximate, bytes) else approximate
     importer.add(layer_class("GELU")(approximate=approximate == "tanh"))
 
 
+@onnx_importer("Softmax")
 def _import_softmax(importer, node):
     axis = importer.attributes(node).get("axis", -1)
     if importer.onnx_axis_to_ours(axis) != len(importer.shape):
@@ -46,6 +51,7 @@ def _import_softmax(importer, node):
     importer.add(layer_class("Softmax")())
 
 
+@onnx_importer("Dropout")
 def _import_dropout(importer, node):
     ratio = importer.constant(node, 1, required=False)
     training = importer.constant(node, 2, required=False)
@@ -70,6 +76,7 @@ def _dense(importer, node, kernel, bias):
                  **({} if bias is None else {"bias": np.reshape(bias, -1)}))
 
 
+@onnx_importer("Gemm")
 def _import_gemm(importer, node):
     attributes = importer.attributes(node)
     if attributes.get("transA", 0):
@@ -86,6 +93,7 @@ def _import_gemm(importer, node):
     _dense(importer, node, kernel, bias)
 
 
+@onnx_importer("MatMul")
 def _import_matmul(importer, node):
     """MatMul by a constant, with the following Add of a constant vector taken as the bias."""
     kernel = importer.constant(node, 1)
@@ -119,6 +127,7 @@ def nchw_rows(importer):
     return np.arange(channels * height * width).reshape(channels, height, width).transpose(1, 2, 0).reshape(-1)
 
 
+@onnx_importer("Flatten")
 def _import_flatten(importer, node):
     if importer.attributes(node).get("axis", 1) != 1:
         importer.fail(f"Flatten node {node.name!r}: only axis=1 is supported")
@@ -126,6 +135,7 @@ def _import_flatten(importer, node):
     _flatten(importer)
 
 
+@onnx_importer("Reshape")
 def import_reshape(importer, node, shape=None):
     """Reshape to a constant shape, or to one computed from the input's (see import_computed_reshape)."""
     shape = [int(d) for d in (importer.constant(node, 1) if shape is None else shape)]
@@ -143,6 +153,7 @@ def import_reshape(importer, node, shape=None):
     importer.add(layer_class("Reshape")(tuple(target)))
 
 
+@onnx_importer("Transpose")
 def _import_transpose(importer, node):
     perm = tuple(importer.attributes(node).get("perm", ()))
     importer.require_our_order(node)
@@ -150,26 +161,6 @@ def _import_transpose(importer, node):
         importer.channels_first = not importer.channels_first
     else:
         importer.fail(f"Transpose node {node.name!r} with perm {list(perm)} is not supported (only NHWC <-> NCHW)")
-
-
-def _import_conv(importer, node):
-    importer.image_node(node)
-    attributes = importer.attributes(node)
-    weights = importer.constant(node, 1)
-    if np.ndim(weights) != 4 or weights.shape[1] != importer.onnx_dims()[0]:
-        importer.fail(f"Conv node {node.name!r}: weights of shape {list(np.shape(weights))} for an input of "
-                      f"{importer.onnx_dims()[0]} channels (expected (filters, {importer.onnx_dims()[0]}, kh, kw))")
-    if attributes.get("group", 1) != 1:
-        importer.fail(f"Conv node {node.name!r}: grouped convolutions are not supported")
-    kernel_size = tuple(weights.shape[2:])
-    strides = tuple(attributes.get("strides", (1, 1)))
-    dilations = tuple(attributes.get("dilations", (1, 1)))
-    span = [(k - 1) * d + 1 for k, d in zip(kernel_size, dilations)]
-    padding = importer.padding(node, span, strides, attributes)
-    bias = importer.constant(node, 2, required=False)
-    conv = layer_class("Conv2D")(weights.shape[0], kernel_size, strides=strides, padding=padding,
-                                 dilation_rate=dilations, use_bias=bias is not None)
-    importer.add(conv, kernel=weights.transpose(2, 3, 1, 0), **({} if bias is None else {"bias": bias}))
 
 
 def _import_pooling(class_name):
@@ -206,6 +197,7 @@ def _import_global_pooling(class_name):
     return import_layer
 
 
+@onnx_importer("BatchNormalization")
 def _import_batch_norm(importer, node):
     attributes = importer.attributes(node)
     if attributes.get("training_mode", 0) or len([o for o in node.output if o]) > 1:
@@ -225,27 +217,62 @@ def _import_batch_norm(importer, node):
     importer.add(normalization, gamma=gamma, beta=beta, moving_mean=mean, moving_variance=variance)
 
 
-IMPORTERS = {
-    "Gemm": _import_gemm, "MatMul": _import_matmul, "Identity": _import_identity,
-    "Relu": _import_activation("ReLU"), "Sigmoid": _import_activation("Sigmoid"),
-    "Tanh": _import_activation("Tanh"), "Softplus": _import_activation("Softplus"),
-    "LeakyRelu": _import_activation("LeakyReLU", alpha=("alpha", 0.01)),
-    "Elu": _import_activation("ELU", alpha=("alpha", 1.0)), "Gelu": _import_gelu, "Softmax": _import_softmax,
-    "Dropout": _import_dropout, "Flatten": _import_flatten, "Reshape": import_reshape,
-    "Transpose": _import_transpose, "Conv": _import_conv, "MaxPool": _import_pooling("MaxPooling2D"),
+for _op_type, _importer in {
+    "Relu": _import_activation("ReLU"), "Sigmoid": _import_activation("Sigmoid"), "Tanh": _import_activation("Tanh"),
+    "Softplus": _import_activation("Softplus"), "LeakyRelu": _import_activation("LeakyReLU", alpha=("alpha", 0.01)),
+    "Elu": _import_activation("ELU", alpha=("alpha", 1.0)), "MaxPool": _import_pooling("MaxPooling2D"),
     "AveragePool": _import_pooling("AveragePooling2D"),
     "GlobalAveragePool": _import_global_pooling("GlobalAveragePooling2D"),
-    "GlobalMaxPool": _import_global_pooling("GlobalMaxPooling2D"), "BatchNormalization": _import_batch_norm,
-}
+    "GlobalMaxPool": _import_global_pooling("GlobalMaxPooling2D"),
+}.items():                                  # made by the factories above
+    onnx_importer(_op_type)(_importer)
 
 SCALAR_ARITHMETIC = ("Add", "Sub", "Mul", "Div")
-SHAPE_OPERATIONS = {
+CAST_TYPES = {1: np.float32, 6: np.int32, 7: np.int64, 9: np.bool_, 11: np.float64}    # TensorProto element types
+FOLDED_VALUES = 1 << 20                     # the most values one constant computed from constants may hold
+
+
+def _constant_of_shape(operands, attributes):
+    shape = [int(d) for d in np.reshape(operands[0], -1)]
+    if any(d < 0 for d in shape) or math.prod(shape) > FOLDED_VALUES:
+        raise ValueError(f"a constant of shape {shape}: a negative size or over {FOLDED_VALUES} values")
+    value = np.reshape(attributes.get("value", np.zeros(1, np.float32)), -1)
+    return np.full(shape, value[0], dtype=value.dtype)
+
+
+def _slice(operands, attributes):
+    """ONNX Slice of a constant: starts, ends (axes, steps) as inputs (opset 10 on) or attributes (before);
+    Python's slices clamp out-of-range bounds as ONNX does."""
+    data = np.asarray(operands[0])
+    if len(operands) > 1:
+        starts, ends = operands[1], operands[2]
+        axes = operands[3] if len(operands) > 3 else range(np.size(starts))
+        steps = operands[4] if len(operands) > 4 else [1] * np.size(starts)
+    else:
+        starts, ends = attributes["starts"], attributes["ends"]
+        axes, steps = attributes.get("axes", range(len(starts))), [1] * len(starts)
+    index = [slice(None)] * data.ndim
+    for axis, start, end, step in zip(*(np.reshape(list(v), -1) for v in (axes, starts, ends, steps))):
+        index[int(axis)] = slice(int(start), int(end), int(step))
+    return data[tuple(index)]
+
+
+def _reshape(operands, attributes):
+    shape = [int(d) for d in np.reshape(operands[1], -1)]
+    return np.reshape(operands[0], [np.shape(operands[0])[i] if d == 0 else d for i, d in enumerate(shape)])
+
+
+SHAPE_OPERATIONS = {   # what a shape computation (or any constants-only node) may use, evaluated at import
     "Gather": lambda operands, attributes: np.take(operands[0], operands[1], axis=attributes.get("axis", 0)),
     "Unsqueeze": lambda operands, attributes: np.expand_dims(
         operands[0], tuple(operands[1] if len(operands) > 1 else attributes["axes"])),
+    "Squeeze": lambda operands, attributes: np.squeeze(operands[0], axis=tuple(np.reshape(
+        operands[1], -1)) if len(operands) > 1 else tuple(attributes["axes"]) if "axes" in attributes else None),
     "Concat": lambda operands, attributes: np.concatenate([np.atleast_1d(o) for o in operands],
                                                           axis=attributes.get("axis", 0)),
-    "Cast": lambda operands, attributes: np.asarray(operands[0], dtype=np.int64),
+    "Cast": lambda operands, attributes: np.asarray(operands[0], dtype=CAST_TYPES.get(attributes.get("to"), np.int64)),
+    "Transpose": lambda operands, attributes: np.transpose(operands[0], attributes.get("perm")),
+    "Reshape": _reshape, "Slice": _slice, "ConstantOfShape": _constant_of_shape,
 }
 ELEMENTWISE = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": np.divide, "Pow": np.power,
                "Tanh": np.tanh, "Erf": np.vectorize(math.erf, otypes=[float]), "Sqrt": np.sqrt}
