@@ -62,8 +62,7 @@ lint: $(VENV)/.installed-test
 	$(BIN)/python tools/check_sizes.py src/scratchnn
 
 bench: $(VENV)/.installed-test
-	$(BIN)/python benchmarks/mlp.py
-	$(BIN)/python benchmarks/cnn.py
+	$(BIN)/python benchmarks/bench.py --repeats 3 --plot docs/images/bench_ratio.png
 
 $(VENV)/.installed-docs: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[docs]'

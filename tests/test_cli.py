@@ -44,9 +44,9 @@ def assert_one_line_error(status, err, code, match):
 
 
 def digits_test(count):
-    """The first ``count`` embedded test digits as the CLI feeds them: (N, 784) in [0, 1], and labels."""
+    """The first ``count`` embedded test digits as the CLI feeds them: (N, 784) pixels 0..255, and labels."""
     _, (images, labels) = datasets.load_digits()
-    return (images[:count] / np.float32(255)).reshape(count, -1), labels[:count]
+    return images[:count].reshape(count, -1).astype(np.float32), labels[:count]
 
 
 def softmax(logits):
@@ -61,8 +61,9 @@ def workdir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tiny_config(workdir):
-    """A small architecture written as model.get_config() writes it."""
-    model = snn.Sequential([layers.Dense(16, activation="relu"), layers.Dense(10)], input_shape=(784,), seed=3)
+    """A small architecture written as model.get_config() writes it, taking pixels 0..255 as the CLI's do."""
+    model = snn.Sequential([layers.Rescaling(1 / 255), layers.Dense(16, activation="relu"), layers.Dense(10)],
+                           input_shape=(784,), seed=3)
     path = workdir / "tiny.json"
     path.write_text(json.dumps(model.get_config()))
     return path, model.get_config()
@@ -89,7 +90,7 @@ def exported_digits(workdir):
 def test_train_writes_the_model_history_checkpoint_and_a_final_table(trained, tiny_config, workdir):
     result, path = trained
     model = snn.load_model(path)
-    assert [entry["class_name"] for entry in model.get_config()["layers"]] == ["Dense", "ReLU", "Dense"]
+    assert [entry["class_name"] for entry in model.get_config()["layers"]] == ["Rescaling", "Dense", "ReLU", "Dense"]
     assert model.get_config()["layers"] == tiny_config[1]["layers"]
     assert "Epoch 1/1" in result.stdout
     x_test, y_test = digits_test(LIMIT)
@@ -137,7 +138,8 @@ def test_train_cnn_adds_the_channel_axis(workdir):
     result = run("train", "--model", "cnn", "--epochs", 1, "--limit", 64, "--out", out, "--verbose", 0)
     assert result.returncode == 0, result.stderr
     model = snn.load_model(out)
-    assert model.input_shape == (28, 28, 1) and type(model.layers[0]).__name__ == "Conv2D"
+    assert model.input_shape == (28, 28, 1) and [type(layer).__name__ for layer in model.layers[:2]] == [
+        "Rescaling", "Conv2D"]
     assert any(line.split()[:2] == ["test", "64"] for line in result.stdout.splitlines())
 
 
@@ -272,9 +274,9 @@ def test_read_image_inverts_dark_ink_on_light_paper(tmp_path):
     transparent[..., 3] = ink                                               # black ink on nothing
     Image.fromarray(transparent, mode="RGBA").save(tmp_path / "alpha.png")
     for name in ("paper.png", "screen.png", "alpha.png"):
-        np.testing.assert_array_equal(read_image(tmp_path / name, (784,)), ink.reshape(-1) / np.float32(255))
+        np.testing.assert_array_equal(read_image(tmp_path / name, (784,)), ink.reshape(-1).astype(np.float32))
     np.testing.assert_array_equal(read_image(tmp_path / "paper.png", (28, 28, 1), invert="no"),
-                                  (255 - ink)[..., None] / np.float32(255))
+                                  (255 - ink)[..., None].astype(np.float32))
     Image.fromarray(np.kron(ink, np.ones((2, 2), dtype=np.uint8))).save(tmp_path / "large.png")
     assert read_image(tmp_path / "large.png", (28, 28)).shape == (28, 28)
 
@@ -428,8 +430,8 @@ def test_bad_inputs_exit_1(trained, capsys, tmp_path):
 @pytest.mark.parametrize("rows, match", [
     ("1,2,0\n3,x,1\n", "data row 2 is not all numbers: '3,x,1'"),
     ("1,2,0\n3,4\n", "rows have different numbers of columns: [2, 3]"),
-    ("1,2,0.5\n3,4,1\n", "the last column holds the class label and must be whole numbers >= 0, got values "
-                         "such as 0.5"),
+    ("1,2,0.5\n3,4,1\n", "the label column holds the class and must be whole numbers >= 0 or names, got "
+                         "values such as 0.5"),
 ])
 def test_bad_csv_files_exit_1(capsys, tmp_path, rows, match):
     path = tmp_path / "table.csv"

@@ -5,8 +5,8 @@ import importlib
 from types import ModuleType
 
 EXTRAS = {"matplotlib": "plot", "onnx": "onnx", "onnxruntime": "onnx", "shap": "explain", "PIL": "image",
-          "ray": "ray"}
-PACKAGES = {"PIL": "pillow"}
+          "ray": "ray", "tensorboardX": "tensorboard", "cupy": "gpu"}
+PACKAGES = {"PIL": "pillow", "cupy": "cupy-cuda12x"}
 
 
 def require(module: str, feature: str) -> ModuleType:

@@ -47,3 +47,23 @@ def class_indices(y, name: str = "labels", num_classes: int | None = None) -> np
         raise ValueError(f"{name}: labels go up to {int(labels.max())} but there are {num_classes} classes")
     return labels.astype(np.intp, copy=False)
 
+
+
+def name_indices(names, name: str = "labels", class_names=None) -> tuple[np.ndarray, list[str]]:
+    """Labels given as class names (``yes`` / ``no``, ``setosa``...) as class indices, and the class names.
+
+    The classes are the distinct names in sorted order, or ``class_names`` when given (the names a model
+    was trained with; a name outside them is a ValueError naming ``name``). Names are compared as text.
+
+    >>> indices, classes = name_indices(["yes", "no", "yes"])
+    >>> indices.tolist(), classes
+    ([1, 0, 1], ['no', 'yes'])
+    """
+    values = [str(value) for value in np.asarray(names, dtype=object).reshape(-1)]
+    classes = sorted(set(values)) if class_names is None else [str(c) for c in class_names]
+    position = {label: index for index, label in enumerate(classes)}
+    unknown = sorted(set(values) - set(position))
+    if unknown:
+        shown = ", ".join(repr(u) for u in unknown[:3]) + (", ..." if len(unknown) > 3 else "")
+        raise ValueError(f"{name}: labels {shown} are not among the model's classes ({', '.join(classes)})")
+    return np.array([position[value] for value in values], dtype=np.intp), classes

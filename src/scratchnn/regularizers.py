@@ -2,7 +2,7 @@
 import math
 import numbers
 
-import numpy as np
+from .backend.namespace import namespace
 
 
 class Regularizer:
@@ -35,17 +35,19 @@ class L1L2(Regularizer):
         self.l2 = _check_factor(type(self).__name__, "l2", l2)
 
     def __call__(self, weights):
-        penalty = 0.0
+        xp, penalty = namespace(weights), 0.0
         if self.l1:
-            penalty += self.l1 * float(np.abs(weights).sum())              # l1 sum|w|
+            penalty += self.l1 * float(xp.abs(weights).sum())              # l1 sum|w|
         if self.l2:
-            penalty += self.l2 * float(np.vdot(weights, weights))          # l2 sum w^2
+            flat = weights.reshape(-1)
+            penalty += self.l2 * float(xp.vdot(flat, flat))                # l2 sum w^2
         return penalty
 
     def gradient(self, weights):
-        grad = np.zeros_like(weights)
+        xp = namespace(weights)
+        grad = xp.zeros_like(weights)
         if self.l1:
-            grad += self.l1 * np.sign(weights)                              # d/dw l1|w| = l1 sign(w)
+            grad += self.l1 * xp.sign(weights)                              # d/dw l1|w| = l1 sign(w)
         if self.l2:
             grad += 2 * self.l2 * weights                                   # d/dw l2 w^2 = 2 l2 w
         return grad

@@ -1,7 +1,9 @@
-"""The backend: array namespaces, the default float type, random generators, and the CPU's fast paths.
+"""The backend: array namespaces, devices, the default float type, random generators, and the CPU's fast paths.
 
 - ``namespace(x)``: the array module of x (NumPy, CuPy, another array-API namespace); layers never name
   NumPy on their math path.
+- ``device``: ``Device`` (an array module and the moves to and from the host), ``get_device("cpu" | "gpu")``,
+  ``use(...)`` (the default device of new models), ``register_device``.
 - ``special``: stable sigmoid, softmax, log-softmax and erf, written once.
 - ``cpu``: the thread pool and its settings (per context); ``kernels_cpu``: tuned NumPy kernels with the
   signatures of the layers' reference code, each tested equal to it and kept only where it earns 5%.
@@ -12,7 +14,17 @@ import numpy as np
 
 from .cpu import (CPUSettings, get_num_threads, parallel_rows, parallel_sum,
                   set_num_threads, shared_work, usable_cores)
+from .device import (Device, GPUUnavailableError, available_devices, default_device, get_device,
+                     register_device, unregister_device, use)
 from .namespace import is_numpy, namespace, to_numpy
+
+host = np
+"""The host's array module (NumPy), for what a layer computes once on the CPU: configs, build-time constants,
+``adapt`` statistics; never on a forward or backward path (tests/test_math_path_imports.py checks it)."""
+errstate = np.errstate
+"""NumPy's floating-point warning state (CuPy raises no such warnings on a GPU)."""
+integer_types = (int, np.integer)
+"""The types an integer configuration value may have: a Python int or a NumPy integer (bool is refused apart)."""
 
 _FLOATX = np.dtype("float32")
 _FLOAT_TYPES = ("float32", "float64")
@@ -53,4 +65,6 @@ def make_rng(seed=None) -> np.random.Generator:
 
 __all__ = ["namespace", "is_numpy", "to_numpy", "floatx", "set_floatx", "as_dtype", "make_rng",
            "CPUSettings", "get_num_threads", "set_num_threads", "shared_work", "usable_cores",
-           "parallel_rows", "parallel_sum"]
+           "parallel_rows", "parallel_sum", "host", "errstate", "integer_types",
+           "Device", "GPUUnavailableError", "available_devices", "default_device", "get_device",
+           "register_device", "unregister_device", "use"]

@@ -213,19 +213,23 @@ def _window_view(layer, array, writeable=False):
                       strides=(s_n, s_h * sh, s_h, s_w * sw, s_w, s_c), writeable=writeable)
 
 
-def max_pool_forward(layer, x_padded):
-    """MaxPooling2D's y and the first maximum of each window as a mask in the windows' shape."""
+def max_pool_forward(layer, x_padded, with_mask=True):
+    """MaxPooling2D's y and the first maximum of each window as a mask in the windows' shape (None when
+    not ``with_mask``: inference needs no mask, and making it is half of the work)."""
     windows = _window_view(layer, x_padded)
     ph, pw = layer.pool_size
     later = [(a, b) for a in range(ph) for b in range(pw)][1:]
     y = np.empty((len(x_padded), *layer.output_shape), dtype=x_padded.dtype)
-    mask = np.empty(windows.shape, dtype=bool)
+    mask = np.empty(windows.shape, dtype=bool) if with_mask else None
 
     def pool(rows):
-        window_rows, y_rows, mask_rows = windows[rows], y[rows], mask[rows]
+        window_rows, y_rows = windows[rows], y[rows]
         np.copyto(y_rows, window_rows[:, :, 0, :, 0])
         for a, b in later:
             np.maximum(y_rows, window_rows[:, :, a, :, b], out=y_rows)  # y = max over the window
+        if mask is None:
+            return
+        mask_rows = mask[rows]
         np.equal(window_rows, y_rows[:, :, None, :, None], out=mask_rows)
         if np.count_nonzero(mask_rows) == y_rows.size and not np.isnan(y_rows).any():
             return                                                       # one maximum per window

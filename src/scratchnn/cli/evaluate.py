@@ -4,7 +4,9 @@ from __future__ import annotations
 import argparse
 
 from .common import check_folder, close_figure, import_plot, positive_int, print_json, table
-from .data import DATA_HELP, DOWNLOAD_HELP, check_labels, dataset_spec, fit_to_model, limit_dataset, load_dataset
+from .data import DATA_HELP, DOWNLOAD_HELP, add_csv_arguments, check_labels, csv_options, dataset_spec, \
+    fit_to_model, limit_dataset, load_dataset
+from .inputs import check_scale
 from .model import class_count, class_labels, class_names_list, class_probabilities, compile_for_classes, open_model
 
 NAME = "evaluate"
@@ -16,6 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", metavar="MODEL")
     parser.add_argument("--data", type=dataset_spec, default=("digits", None), help=DATA_HELP)
     parser.add_argument("--download", action="store_true", help=DOWNLOAD_HELP)
+    add_csv_arguments(parser, trained=False)
     parser.add_argument("--limit", type=positive_int, help="use only the first N test samples")
     parser.add_argument("--batch-size", type=positive_int, default=256)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
@@ -31,9 +34,10 @@ def run(args: argparse.Namespace) -> int:
     if args.plot is not None:
         check_folder(args.plot)
         plot = import_plot()                 # before the work: a missing matplotlib fails at once
-    data = limit_dataset(load_dataset(args.data, args.download), args.limit)
+    data = limit_dataset(load_dataset(args.data, args.download, **csv_options(args, model)), args.limit)
     x, y = (data.x_test, data.y_test) if data.x_test is not None else (data.x_train, data.y_train)
     x = fit_to_model(x, model.input_shape, data.name)
+    check_scale(x, model, data.name, data.is_image)
     check_labels(y, model, data.name)
     if model.loss is None:
         compile_for_classes(model, optim.SGD())

@@ -1,9 +1,16 @@
-"""The inputs of predict and explain: .npy arrays, CSV feature rows and images, shaped for the model."""
+"""The inputs of predict and explain: .npy arrays, CSV feature rows and images, shaped for the model.
+
+Values reach the model as given: a .npy as stored, CSV numbers as written, an image as pixels 0..255 (an
+image is framed as MNIST's digits were, for a grayscale model). The scaling belongs to the model: those of
+``scratchnn train`` begin with ``Rescaling(1 / 255)`` or a ``Normalization``. ``check_scale`` warns (one line)
+when the values look scaled for another model.
+"""
 from __future__ import annotations
 
 import csv
 import math
 import os
+import sys
 import tokenize
 import warnings
 from pathlib import Path
@@ -13,7 +20,7 @@ import numpy as np
 from .._optional import require
 from ..saving.files import open_regular
 from .common import CommandError
-from .data import fit_to_model, read_numeric_csv, scale_pixels
+from .data import fit_to_model, numeric_table, read_rows
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 MAX_IMAGE_PIXELS = 2 ** 25        # 33.5 million pixels (e.g. 8192 x 4096); a larger image is refused unread
@@ -21,29 +28,86 @@ READ_ERRORS = (ValueError, TypeError, OSError, EOFError, SyntaxError, OverflowEr
                UnicodeDecodeError, RecursionError, tokenize.TokenError)
 INVERT_HELP = ("MNIST draws bright ink on a dark ground: auto inverts an image whose border is on average "
                "lighter than mid-grey (dark ink on light paper); yes / no force it (default: auto)")
+PREPROCESSING_LAYERS = ("Rescaling", "Normalization")
+BOX, FIELD = 20, 28              # MNIST: the digit fitted in a 20x20 box, centred by its mass in 28x28
+INK_LEVEL = 0.2                  # the ink's bounding box: pixels above this fraction of the brightest
 
 
-def read_inputs(paths: list[str], model, invert: str) -> tuple[list[str], np.ndarray, list]:
+def read_inputs(paths: list[str], model, invert: str, notes: list | None = None,
+                delimiter: str | None = None) -> tuple[list[str], np.ndarray, list]:
     """Samples from .npy files, CSV feature rows and images, shaped for the model, with a name each, and
-    for each the (H, W[, C]) shape to draw it as a picture in (None for rows of features)."""
+    for each the (H, W[, C]) shape to draw it as a picture in (None for rows of features).
+
+    ``notes``, when a list, receives one line per image saying how it was framed; a block of values that
+    looks scaled for another model gets a warning on stderr (``check_scale``). A CSV's cells are split at
+    ``delimiter``, by default the one the model was trained with (its model file's metadata), else a comma."""
     names, blocks, pictures = [], [], []
+    metadata = getattr(model, "metadata", None) or {}
+    framing, feature_names = {}, metadata.get("feature_names")
+    delimiter = delimiter or metadata.get("delimiter", ",")
     for path in paths:
         if not os.path.exists(path):
             raise CommandError(f"{path}: no such file")
         suffix = Path(path).suffix.lower()
-        readers = {".npy": lambda: read_npy(path, model.input_shape), ".csv": lambda: read_feature_rows(path,
-                   model.input_shape), **dict.fromkeys(IMAGE_SUFFIXES, lambda: read_image(path, model.input_shape,
-                                                                                           invert)[None])}
+
+        def image():
+            pixels, framing[path] = prepare_image(path, model.input_shape, invert)
+            return pixels[None]
+
+        readers = {".npy": lambda: read_npy(path, model.input_shape),
+                   ".csv": lambda: read_feature_rows(path, model.input_shape, feature_names, delimiter),
+                   **dict.fromkeys(IMAGE_SUFFIXES, image)}
         readers[".txt"] = readers[".csv"]
         if suffix not in readers:
             raise CommandError(f"{path}: unknown input kind {suffix!r}: expected .npy, .csv or an image "
                                f"({', '.join(IMAGE_SUFFIXES)})")
         block = read_checked(path, readers[suffix])
+        if not len(block):
+            raise CommandError(f"{path}: holds no samples")
         check_values(block, model.dtype, path)
         blocks.append(fit_to_model(block, model.input_shape, path))
         names += [path] if len(block) == 1 else [f"{path}[{i}]" for i in range(len(block))]
-        pictures += [picture_shape(block, suffix, model.input_shape)] * len(block)
+        picture = picture_shape(block, suffix, model.input_shape)
+        pictures += [picture] * len(block)
+        check_scale(block, model, path, picture is not None)
+        if notes is not None and path in framing:
+            notes.append(f"{path}: {framing[path]}")
     return names, np.concatenate(blocks).astype(model.dtype, copy=False), pictures
+
+
+def expected_range(model) -> str | None:
+    """What a model's inputs should look like: "0..255" when its first layer rescales pixels (Rescaling
+    by 1/255, or by 2/255 to [-1, 1]); "[0, 1]" when it has no preprocessing layer (for images: how models
+    without one are trained); None after any other preprocessing (a Normalization takes any values)."""
+    first = next((layer for layer in getattr(model, "layers", ()) if type(layer).__name__ != "InputLayer"), None)
+    kind = type(first).__name__
+    if kind == "Rescaling":
+        scale = np.abs(np.asarray(first.scale, dtype=float)) * 255
+        return "0..255" if bool(np.all((scale > 0.99) & (scale < 2.01))) else None
+    return None if kind in PREPROCESSING_LAYERS else "[0, 1]"
+
+
+def check_scale(x: np.ndarray, model, source: str, pictures: bool) -> str | None:
+    """Warn (one line on stderr, also returned) when values look scaled for another model:
+
+    - the model rescales pixels 0..255 itself and every value lies in [0, 1] (already divided by 255);
+    - the model has no preprocessing layer, the inputs are images, and values exceed 1 (pixels 0..255 for
+      a model trained, as such models are, on [0, 1]).
+    """
+    if not x.size or x.dtype.kind not in "biuf":
+        return None
+    expected, low, high = expected_range(model), float(x.min()), float(x.max())
+    if expected == "0..255" and 0 <= low and 0 < high <= 1:
+        message = (f"{source}: every value lies in [0, 1], but the model rescales pixels 0..255 itself (its "
+                   "first layer is a Rescaling): pass the raw pixel values")
+    elif expected == "[0, 1]" and pictures and (high > 1 or low < 0):
+        message = (f"{source}: values reach {high:g}, but the model has no preprocessing layer: a model trained "
+                   "on pixels in [0, 1] (by most scripts, or by an earlier scratchnn train) needs them divided by 255 "
+                   "(or a Rescaling(1/255) first layer)")
+    else:
+        return None
+    print(f"warning: {message}", file=sys.stderr)
+    return message
 
 
 def check_values(block: np.ndarray, dtype, path: str) -> None:
@@ -81,9 +145,15 @@ def picture_shape(block: np.ndarray, suffix: str, input_shape: tuple[int, ...]) 
     return tuple(input_shape) if len(input_shape) in (2, 3) else None
 
 
-def read_feature_rows(path: str, input_shape: tuple[int, ...]) -> np.ndarray:
-    """The rows of a CSV as samples; one column more than the model takes is named as a likely label."""
-    rows = read_numeric_csv(path)
+def read_feature_rows(path: str, input_shape: tuple[int, ...], feature_names: list[str] | None = None,
+                      delimiter: str = ",") -> np.ndarray:
+    """The rows of a CSV as samples. A header naming every feature the model was trained on (its model
+    file's ``feature_names``) selects those columns, in that order (the label column and others are left
+    out); else one column more than the model takes is named as a likely label."""
+    header, rows = read_rows(path, delimiter)
+    if header is not None and feature_names and set(feature_names) <= set(header):
+        rows = [[row[header.index(name)] for name in feature_names] for row in rows]
+    rows = numeric_table(rows, path)
     if len(input_shape) == 1 and rows.shape[1] == input_shape[0] + 1:
         raise CommandError(f"{path}: rows of {rows.shape[1]} values, the model takes {input_shape[0]} features: "
                            "drop the label column (predict reads feature columns only)")
@@ -91,7 +161,7 @@ def read_feature_rows(path: str, input_shape: tuple[int, ...]) -> np.ndarray:
 
 
 def read_npy(path: str, input_shape: tuple[int, ...]) -> np.ndarray:
-    """An array of samples (or one sample); uint8 pixels are scaled to [0, 1] as in training."""
+    """An array of samples (or one sample), its values as stored (cast to the model's float type later)."""
     try:                                # mapped first: a header declaring more than the file holds fails here
         array = np.array(np.load(path, mmap_mode="r", allow_pickle=False))
     except (ValueError, OSError, EOFError, SyntaxError, TypeError, OverflowError, tokenize.TokenError) as error:
@@ -104,7 +174,7 @@ def read_npy(path: str, input_shape: tuple[int, ...]) -> np.ndarray:
     elif array.ndim < 2:
         raise CommandError(f"{path}: expected samples of shape {tuple(input_shape)} for the model, got an array "
                            f"of shape {array.shape}")
-    return scale_pixels(array)
+    return array
 
 
 def image_size(input_shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -120,11 +190,19 @@ def image_size(input_shape: tuple[int, ...]) -> tuple[int, ...]:
 
 
 def read_image(path: str | os.PathLike, input_shape: tuple[int, ...], invert: str = "auto") -> np.ndarray:
-    """An image as the model's input: grayscale (or RGB), resized, ink bright on a dark ground, in [0, 1].
+    """An image as the model's input, pixels 0..255 float32 (see ``prepare_image``)."""
+    return prepare_image(path, input_shape, invert)[0]
 
-    MNIST draws bright ink on a dark ground. With invert="auto" the image is inverted when its border
-    (the outermost row and column of pixels on each side) is on average lighter than mid-grey, i.e.
-    when it looks like dark ink on light paper. Transparent pixels count as white paper.
+
+def prepare_image(path: str | os.PathLike, input_shape: tuple[int, ...],
+                  invert: str = "auto") -> tuple[np.ndarray, str]:
+    """An image as the model's input, pixels 0..255 float32, and a line saying what was done to it.
+
+    Grayscale (or RGB for a model taking 3 channels), transparent pixels counted as white paper. MNIST
+    draws bright ink on a dark ground: with invert="auto" the image is inverted when its border (the
+    outermost row and column on each side) is on average lighter than mid-grey, i.e. dark ink on light
+    paper. A grayscale image of another size than the model's is then framed as MNIST's digits were
+    (``frame_digit``); one of the model's size is fed as it is; an RGB image is resized.
     """
     try:
         Image = require("PIL.Image", "reading images")
@@ -142,12 +220,83 @@ def read_image(path: str | os.PathLike, input_shape: tuple[int, ...], invert: st
     except (Image.UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as error:
         raise CommandError(f"{path}: cannot read the image ({error})") from None
     paper = Image.new("RGBA", image.size, (255, 255, 255, 255))
-    image = Image.alpha_composite(paper, image).convert("L" if channels == 1 else "RGB")
-    pixels = np.asarray(image, dtype=np.float32)
+    pixels = np.asarray(Image.alpha_composite(paper, image).convert("L" if channels == 1 else "RGB"),
+                        dtype=np.float32)
+    done = []
     if invert == "yes" or (invert == "auto" and border_mean(pixels) > 127.5):
-        image = Image.fromarray((255 - pixels).astype(np.uint8))
-    resized = np.asarray(image.resize((width, height), Image.Resampling.LANCZOS), dtype=np.float32) / 255
-    return resized.reshape(input_shape)
+        pixels = 255 - pixels
+        done.append("inverted (--invert yes)" if invert == "yes" else "inverted (dark ink on light paper)")
+    size = f"{pixels.shape[1]}x{pixels.shape[0]}"
+    if pixels.shape[:2] == (height, width):
+        done.append(f"{size}, fed as it is")
+    elif channels == 1:
+        pixels, framing = frame_digit(pixels, height, width)
+        done.append(framing)
+    else:
+        pixels = np.asarray(Image.fromarray(pixels.astype(np.uint8)).resize((width, height), Image.Resampling.LANCZOS),
+                            dtype=np.float32)
+        done.append(f"resized {size} -> {width}x{height}")
+    return pixels.reshape(input_shape), ", ".join(done)
+
+
+def frame_digit(ink: np.ndarray, height: int = FIELD, width: int = FIELD) -> tuple[np.ndarray, str]:
+    """Bright ink on a dark ground (H, W) as MNIST framed its digits, and a line saying what was done.
+
+    LeCun, Cortes and Burges: each digit was "size normalized to fit in a 20x20 pixel box while preserving
+    its aspect ratio", then "centered in a 28x28 image by computing the center of mass of the pixels".
+    Here: the ground's level (the border's median) is taken off; the image is cropped to the ink's bounding
+    box (pixels brighter than a fifth of the brightest), its brightest ink raised to 255, its longer side
+    scaled to 20 pixels (Lanczos when shrinking, bilinear when enlarging), and it is placed so its centre
+    of mass falls on the field's centre (moved no further than keeps it whole). A model taking another
+    size gets the same proportions (20/28).
+    """
+    resampling = _image_module().Resampling
+    edges = np.concatenate([ink[0], ink[-1], ink[:, 0], ink[:, -1]])
+    ink = np.clip(ink - float(np.median(edges)), 0, None)
+    brightest = float(ink.max())
+    if brightest < 8:                                         # a blank page: nothing to crop to
+        small = _image_module().fromarray(ink, "F").resize((width, height), resampling.LANCZOS)
+        return (np.clip(np.asarray(small), 0, 255).astype(np.float32),
+                f"no ink found, resized {ink.shape[1]}x{ink.shape[0]} -> {width}x{height}")
+    rows = np.flatnonzero((ink > INK_LEVEL * brightest).any(axis=1))
+    cols = np.flatnonzero((ink > INK_LEVEL * brightest).any(axis=0))
+    crop = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1] * np.float32(255 / brightest)
+    box_h, box_w = max(1, round(height * BOX / FIELD)), max(1, round(width * BOX / FIELD))
+    factor = min(box_h / crop.shape[0], box_w / crop.shape[1])
+    new_w, new_h = max(1, round(crop.shape[1] * factor)), max(1, round(crop.shape[0] * factor))
+    resample = resampling.LANCZOS if factor < 1 else resampling.BILINEAR      # Lanczos rings when enlarging
+    small = np.clip(np.asarray(_image_module().fromarray(crop, "F").resize((new_w, new_h), resample)), 0, 255)
+    mass = float(small.sum()) or 1.0
+    centre_y = float(small.sum(axis=1) @ np.arange(new_h)) / mass
+    centre_x = float(small.sum(axis=0) @ np.arange(new_w)) / mass
+    top = min(max(round((height - 1) / 2 - centre_y), 0), height - new_h)
+    left = min(max(round((width - 1) / 2 - centre_x), 0), width - new_w)
+    frame = np.zeros((height, width), dtype=np.float32)
+    frame[top:top + new_h, left:left + new_w] = small
+    return frame, (f"cropped {ink.shape[1]}x{ink.shape[0]} -> {crop.shape[1]}x{crop.shape[0]} (the ink), scaled to "
+                   f"{new_w}x{new_h}, centred by its centre of mass in {width}x{height}")
+
+
+def write_pictures(path: str, x: np.ndarray, pictures: list, names: list[str]) -> list[str]:
+    """Each picture sample of x as a grayscale (or RGB) PNG: ``path`` for one, ``STEM-I.png`` for several
+    (I its position among the inputs); values above 1 are pixels 0..255, others [0, 1]. The paths written."""
+    from ..saving.files import atomic_file
+    Image = _image_module()
+    chosen = [i for i, shape in enumerate(pictures) if shape is not None]
+    if not chosen:
+        raise CommandError(f"--show-input {path}: none of the inputs is a picture (rows of features are not)")
+    stem, suffix = os.path.splitext(path)
+    written = []
+    for i in chosen:
+        values = x[i].reshape(pictures[i]).astype(np.float64)
+        values = values if values.max(initial=0) > 1 else values * 255
+        values = np.clip(np.round(values), 0, 255).astype(np.uint8)
+        values = values[..., 0] if values.ndim == 3 and values.shape[-1] == 1 else values
+        target = path if len(chosen) == 1 else f"{stem}-{i}{suffix}"
+        with atomic_file(target, "wb") as stream:
+            Image.fromarray(values).save(stream, format="PNG")
+        written.append(target)
+    return written
 
 
 def as_rgba(image):

@@ -50,9 +50,13 @@ def class_probabilities(model, outputs: np.ndarray) -> np.ndarray:
 
 
 def class_labels(class_names: list[str] | None, model) -> list[str]:
-    """The name of each class: the given names, or the class numbers as text."""
+    """The name of each class: the given names, the model file's (``metadata["class_names"]``, from a CSV's
+    label column), or the class numbers as text."""
     classes = class_count(model)
     if class_names is None:
+        kept = (getattr(model, "metadata", None) or {}).get("class_names")
+        if isinstance(kept, list) and len(kept) == classes:
+            return [str(name) for name in kept]
         return [str(c) for c in range(classes)]
     if len(class_names) != classes:
         raise CommandError(f"--class-names gives {len(class_names)} names, the model has {classes} classes",

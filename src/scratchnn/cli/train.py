@@ -14,24 +14,59 @@ import numpy as np
 
 from .common import EXIT_INTERRUPTED, EXIT_USAGE, CommandError, check_folder, fraction, positive_float, \
     positive_int, table
-from .data import DATA_HELP, DOWNLOAD_HELP, Dataset, check_labels, dataset_spec, fit_to_model, limit_dataset, \
-    load_dataset
+from .data import DATA_HELP, DOWNLOAD_HELP, Dataset, add_csv_arguments, check_labels, dataset_spec, fit_to_model, \
+    limit_dataset, load_dataset
+from .inputs import check_scale
 from .model import compile_for_classes, outputs_probabilities
 
 NAME = "train"
 HELP = "train a classifier and write it to a model file"
-IMAGE_LAYERS = ("Conv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D")
+PREPROCESSING_LAYERS = ("Rescaling", "Normalization")
+MLP_HIDDEN, CNN_HIDDEN, CNN_FILTERS = (256, 256), (128,), (16, 32)
+MLP_DROPOUT, CNN_DROPOUT = 0.2, 0.25
+
+
+def image_layers() -> tuple[str, ...]:
+    """The registered layers that take images (N, H, W, C): the 2-D convolutions, poolings, resizes and
+    paddings (their names hold "2D": Conv2D, Conv2DTranspose, MaxPooling2D...) and the augmentation layers."""
+    from ..layers.augmentation import _Augmentation
+    from ..registry import LAYERS
+    return tuple(sorted(name for name, cls in LAYERS.items()
+                        if "2D" in name or (isinstance(cls, type) and issubclass(cls, _Augmentation))))
+
+
+def int_list(text: str) -> tuple[int, ...]:
+    """argparse type: comma-separated positive integers, e.g. 256,128."""
+    try:
+        values = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        values = ()
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers such as 256,128, got {text!r}")
+    return values
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from .. import optim
     parser.add_argument("--data", type=dataset_spec, default=("digits", None), help=DATA_HELP + " (default: digits)")
     parser.add_argument("--download", action="store_true", help=DOWNLOAD_HELP)
-    parser.add_argument("--model", help="mlp (two ReLU layers of 256 with 20%% dropout), cnn (two "
-                        "convolutions and max poolings, 128 ReLU units, dropout), for --data text:FILE lstm or "
+    add_csv_arguments(parser)
+    parser.add_argument("--model", help="mlp (ReLU layers, --hidden, each followed by --dropout), cnn (a 3x3 "
+                        "convolution and a 2x2 max pooling per --filters entry, then --hidden ReLU layers with "
+                        "dropout); both begin with the data's preprocessing: Rescaling(1/255) for images, a "
+                        "Normalization adapted on the training rows for a CSV. For --data text:FILE lstm or "
                         "transformer (a causal one of two blocks), or CONFIG.json: the JSON of "
-                        "model.get_config(), e.g. from `scratchnn summary MODEL --config` (default: mlp; lstm "
-                        "for text)")
+                        "model.get_config(), e.g. from `scratchnn summary MODEL --config`, used as it is "
+                        "(default: mlp; lstm for text)")
+    parser.add_argument("--hidden", type=int_list, metavar="UNITS",
+                        help="mlp, cnn: the ReLU layers' sizes, comma-separated (default: "
+                             f"{','.join(map(str, MLP_HIDDEN))} for mlp, {','.join(map(str, CNN_HIDDEN))} for cnn)")
+    parser.add_argument("--dropout", type=fraction, metavar="RATE",
+                        help=f"mlp, cnn: the dropout rate after each hidden layer (default: {MLP_DROPOUT} for "
+                             f"mlp, {CNN_DROPOUT} for cnn, which also drops before the first)")
+    parser.add_argument("--filters", type=int_list, metavar="FILTERS",
+                        help="cnn: the filters of each convolution block, comma-separated (default: "
+                             f"{','.join(map(str, CNN_FILTERS))})")
     parser.add_argument("--sequence-length", type=positive_int, default=64,
                         help="text: characters per training window (default: 64)")
     parser.add_argument("--units", type=positive_int, default=128,
@@ -90,16 +125,20 @@ def train(args: argparse.Namespace) -> int:
     for path in (args.out, args.history):
         if path is not None:
             check_folder(path)
-    data = limit_dataset(text_dataset(args) if args.data[0] == "text" else load_dataset(args.data, args.download),
-                         args.limit)
+    check_architecture_flags(args)
+    data = limit_dataset(text_dataset(args) if args.data[0] == "text" else load_dataset(
+        args.data, args.download, label_column=args.label_column, delimiter=args.delimiter or ","), args.limit)
     x, y = data.x_train, data.y_train
     order = np.random.default_rng(args.seed).permutation(len(x))
     x, y = x[order], y[order]                     # fit holds out the last fraction for validation
-    model = make_model(args.model, data._replace(x_train=x, y_train=y), args.seed, args.units)
+    train_samples = int(len(x) * (1 - args.validation_split))
+    model = make_model(args.model, data._replace(x_train=x, y_train=y), args.seed, args.units, args,
+                       train_samples)
     x = fit_to_model(x, model.input_shape, data.name)
     if data.vocabulary is None:
         check_labels(y, model, data.name)
-    train_samples = int(len(x) * (1 - args.validation_split))
+        model.metadata = dataset_metadata(data, args.delimiter or ",")
+        check_scale(x[:train_samples], model, f"{data.name} (the training data)", data.is_image)
     rate = learning_rate(args.schedule, args.lr, args.epochs, -(-train_samples // args.batch_size))
     optimizer = optim.OPTIMIZERS[args.optimizer](learning_rate=rate)
     if data.vocabulary is None:
@@ -136,11 +175,34 @@ def train(args: argparse.Namespace) -> int:
 
 
 # ---- the model ------------------------------------------------------------------------------------
-def builtin_model(kind: str, image_shape: tuple[int, int] | None, features: int, classes: int, seed: int):
-    """The default networks: an MLP (two ReLU layers of 256, each followed by 20% dropout), or a CNN (two
-    3x3 convolutions of 16 and 32 filters, each followed by 2x2 max pooling, then 128 ReLU units between
-    25% dropouts)."""
+def check_architecture_flags(args: argparse.Namespace) -> None:
+    """--hidden, --dropout and --filters shape the built-in models only: elsewhere they are a usage error."""
+    kind = args.model or ("lstm" if args.data[0] == "text" else "mlp")
+    given = [flag for flag, value in (("--hidden", args.hidden), ("--dropout", args.dropout),
+                                      ("--filters", args.filters)) if value is not None]
+    if kind not in ("mlp", "cnn") and given:
+        raise CommandError(f"{given[0]} shapes the built-in mlp and cnn, not --model {kind}", EXIT_USAGE)
+    if kind == "mlp" and args.filters is not None:
+        raise CommandError("--filters is for --model cnn (the mlp has no convolutions; its layers are --hidden)",
+                           EXIT_USAGE)
+
+
+def builtin_model(kind: str, image_shape: tuple[int, int] | None, features: int, classes: int, seed: int,
+                  hidden: tuple[int, ...] | None = None, dropout: float | None = None,
+                  filters: tuple[int, ...] | None = None, preprocessing=None):
+    """The built-in networks, after ``preprocessing`` (a list of layers, e.g. ``[Rescaling(1 / 255)]``):
+
+    - mlp: a ReLU Dense layer per ``hidden`` entry (default 256, 256), each followed by ``dropout``
+      (default 0.2);
+    - cnn: a 3x3 ReLU convolution and a 2x2 max pooling per ``filters`` entry (default 16, 32), then
+      ``dropout`` (default 0.25) and a ReLU Dense layer per ``hidden`` entry (default 128), each followed
+      by ``dropout``.
+    """
     from .. import Sequential, layers
+    pre = list(preprocessing or [])
+
+    def dense_stack(units, rate):
+        return [layer for n in units for layer in (layers.Dense(n, activation="relu"), layers.Dropout(rate))]
 
     def head():        # two classes: one sigmoid output, the probability of class 1 (Keras's); more: logits
         return layers.Dense(1, activation="sigmoid") if classes == 2 else layers.Dense(classes)
@@ -148,13 +210,46 @@ def builtin_model(kind: str, image_shape: tuple[int, int] | None, features: int,
     if kind == "cnn":
         if image_shape is None:
             raise CommandError("--model cnn needs image data; use --model mlp for a CSV table", EXIT_USAGE)
-        return Sequential([layers.Conv2D(16, 3, activation="relu"), layers.MaxPooling2D(2),
-                           layers.Conv2D(32, 3, activation="relu"), layers.MaxPooling2D(2), layers.Flatten(),
-                           layers.Dropout(0.25), layers.Dense(128, activation="relu"), layers.Dropout(0.25),
-                           head()], input_shape=(*image_shape, 1), seed=seed, name="cnn")
-    return Sequential([layers.Dense(256, activation="relu"), layers.Dropout(0.2),
-                       layers.Dense(256, activation="relu"), layers.Dropout(0.2),
-                       head()], input_shape=(features,), seed=seed, name="mlp")
+        filters = filters or CNN_FILTERS
+        check_blocks(filters, image_shape)
+        rate = CNN_DROPOUT if dropout is None else dropout
+        blocks = [layer for n in filters for layer in (layers.Conv2D(n, 3, activation="relu"), layers.MaxPooling2D(2))]
+        return Sequential([*pre, *blocks, layers.Flatten(), layers.Dropout(rate),
+                           *dense_stack(hidden or CNN_HIDDEN, rate), head()],
+                          input_shape=(*image_shape, 1), seed=seed, name="cnn")
+    rate = MLP_DROPOUT if dropout is None else dropout
+    return Sequential([*pre, *dense_stack(hidden or MLP_HIDDEN, rate), head()], input_shape=(features,), seed=seed,
+                      name="mlp")
+
+
+def check_blocks(filters: tuple[int, ...], image_shape: tuple[int, int]) -> None:
+    """Each block (3x3 valid convolution, 2x2 pooling) takes a side s to (s - 2) // 2: it must stay >= 1."""
+    side = min(image_shape)
+    for count in range(1, len(filters) + 1):
+        side = (side - 2) // 2
+        if side < 1:
+            raise CommandError(f"--filters {','.join(map(str, filters))}: {len(filters)} convolution blocks shrink "
+                               f"{image_shape[0]}x{image_shape[1]} images to nothing (at most {count - 1} fit)",
+                               EXIT_USAGE)
+
+
+def preprocessing_layers(data: Dataset, train_samples: int) -> list:
+    """What a built-in model begins with: Rescaling(1/255) for pixels 0..255, or a Normalization adapted on
+    the training rows (not the validation part) of a table."""
+    from .. import layers
+    if data.is_image:
+        return [layers.Rescaling(1 / 255)]
+    normalization = layers.Normalization()
+    normalization.adapt(data.x_train[:max(train_samples, 1)])
+    return [normalization]
+
+
+def dataset_metadata(data: Dataset, delimiter: str = ",") -> dict:
+    """What the model file keeps of a CSV: its feature names, class names, label column (when known) and
+    delimiter (when not a comma): predict, explain and evaluate read the same kind of file by default."""
+    fields = {"feature_names": data.feature_names, "class_names": data.class_names,
+              "label_column": data.label_column, "delimiter": None if delimiter == "," else delimiter}
+    return {name: value for name, value in fields.items() if value is not None}
 
 
 def model_from_config_file(path: str, sample_shape: tuple[int, ...], seed: int):
@@ -183,8 +278,9 @@ def model_from_config_file(path: str, sample_shape: tuple[int, ...], seed: int):
 
 def _default_input_shape(model, sample_shape):
     """For a config without input_shape: images keep (H, W, 1) for convolutions, else flattened."""
-    first = type(model.layers[0]).__name__ if model.layers else ""
-    if first in IMAGE_LAYERS and len(sample_shape) == 2:
+    shaped = [type(layer).__name__ for layer in model.layers if type(layer).__name__ not in PREPROCESSING_LAYERS]
+    first = shaped[0] if shaped else ""
+    if first in image_layers() and len(sample_shape) == 2:
         return (*sample_shape, 1)
     return sample_shape if first in ("Flatten", "Reshape") else (math.prod(sample_shape),)
 
@@ -196,7 +292,7 @@ def text_dataset(args: argparse.Namespace) -> Dataset:
     return Dataset(f"text:{args.data[1]}", x, y, None, None, False, vocabulary)
 
 
-def make_model(choice: str | None, data: Dataset, seed: int, units: int = 128):
+def make_model(choice: str | None, data: Dataset, seed: int, units: int = 128, args=None, train_samples=None):
     from .generate import TEXT_MODELS, text_model
     sample_shape = data.x_train.shape[1:]
     if data.vocabulary is not None and (choice is None or choice in ("mlp", "cnn", *TEXT_MODELS)):
@@ -206,7 +302,11 @@ def make_model(choice: str | None, data: Dataset, seed: int, units: int = 128):
     choice = choice or "mlp"
     if choice in ("mlp", "cnn"):
         image_shape = sample_shape if data.is_image else None
-        return builtin_model(choice, image_shape, math.prod(sample_shape), int(data.y_train.max()) + 1, seed)
+        classes = len(data.class_names) if data.class_names else int(data.y_train.max()) + 1
+        shape = {name: getattr(args, name, None) for name in ("hidden", "dropout", "filters")}
+        pre = preprocessing_layers(data, len(data.x_train) if train_samples is None else train_samples)
+        return builtin_model(choice, image_shape, math.prod(sample_shape), classes, seed, preprocessing=pre,
+                             **shape)
     return model_from_config_file(choice, sample_shape, seed)
 
 

@@ -89,8 +89,10 @@ def read_config(path: str) -> dict:
     return config
 
 
-def build_model(params: dict, seed: int, kind: str, input_shape: tuple, classes: int, optimizer: str):
-    """A compiled MLP or CNN for one point of the space (learning_rate, width, dropout, optimizer)."""
+def build_model(params: dict, seed: int, kind: str, input_shape: tuple, classes: int, optimizer: str,
+                pixels: bool = False):
+    """A compiled MLP or CNN for one point of the space (learning_rate, width, dropout, optimizer); for
+    pixels 0..255 it begins with Rescaling(1/255), as the models of scratchnn train do."""
     from .. import Sequential, layers, optim
     from .model import compile_for_classes
     width, rate = int(params.get("width", 128)), float(params.get("dropout", 0.0))
@@ -103,6 +105,7 @@ def build_model(params: dict, seed: int, kind: str, input_shape: tuple, classes:
     else:
         stack = [layers.Dense(width, activation="relu"), layers.Dropout(rate), layers.Dense(width, activation="relu"),
                  layers.Dropout(rate), layers.Dense(outputs)]
+    stack = ([layers.Rescaling(1 / 255)] if pixels else []) + stack
     model = Sequential(stack, input_shape=input_shape, seed=seed, name=kind)
     name = params.get("optimizer", optimizer)
     if name not in optim.OPTIMIZERS:
@@ -151,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
     split = int(len(x) * (1 - float(config.get("validation_split", 0.2))))
     classes = int(y.max()) + 1
     build = functools.partial(build_model, kind=kind, input_shape=x.shape[1:], classes=classes,
-                              optimizer=config.get("optimizer", "adam"))
+                              optimizer=config.get("optimizer", "adam"), pixels=data.is_image)
     settings = config.get("ray", {})
     result = search(build, config["space"], x[:split], y[:split], validation_data=(x[split:], y[split:]),
                     epochs=config.get("epochs", 9), batch_size=config.get("batch_size", 64),

@@ -14,8 +14,6 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-import numpy as np
-
 from .. import backend, initializers, regularizers
 from ..registry import LAYERS, register_layer
 from ..validation import check_positive_int
@@ -139,8 +137,8 @@ class Layer:
 
     def add_param(self, name: str, value) -> None:
         """Register a trainable array and its gradient (zeros of the same shape)."""
-        self.params[name] = np.ascontiguousarray(value, dtype=self.dtype)
-        self.grads[name] = np.zeros_like(self.params[name])
+        self.params[name] = backend.host.ascontiguousarray(value, dtype=self.dtype)     # built on the host
+        self.grads[name] = backend.host.zeros_like(self.params[name])
 
     def forward(self, x, training: bool = False):
         raise NotImplementedError
@@ -185,7 +183,7 @@ class Layer:
             return
         zeroed.discard(name)
         if value.shape == grad.shape and value.dtype == grad.dtype and value.flags.c_contiguous \
-                and value.flags.writeable:
+                and getattr(value.flags, "writeable", True):            # CuPy's flags have no writeable
             self.grads[name] = value                                    # 0 + g = g, kept as it is
         else:
             self.grads[name] = backend.namespace(value).asarray(value + grad, dtype=grad.dtype)
@@ -197,6 +195,29 @@ class Layer:
             grad = self.grads[name]
             self.grads[name] = backend.namespace(grad).zeros(grad.shape, dtype=grad.dtype)
         self._zeroed = set()
+
+    def to_device(self, move, moved: dict | None = None) -> None:
+        """Replace the params, grads and buffers (and those of inner layers) by ``move(array)``: the same
+        values on another device (``model.to``). The tape is emptied; an array two layers share (a wrapper
+        and its inner layer) stays one array. ``moved`` maps id(original) -> (original, moved)."""
+        moved = {} if moved is None else moved
+        if id(self) in moved:
+            return
+        moved[id(self)] = (self, self)
+        self.clear_cache()
+        for kind in ("params", "grads", "buffers"):
+            arrays = vars(self).get(kind)
+            if type(arrays) is dict:                            # a joined view (Residual) is its inner layers'
+                for name, array in arrays.items():
+                    if id(array) not in moved:
+                        moved[id(array)] = (array, move(array))
+                    arrays[name] = moved[id(array)][1]
+        for value in vars(self).values():                        # inner layers: one, a list, or a dict of them
+            if isinstance(value, dict):
+                value = list(value.values())
+            for layer in value if isinstance(value, (list, tuple)) else [value]:
+                if isinstance(layer, Layer):
+                    layer.to_device(move, moved)
 
     # ---- checks and description ----------------------------------------------------------------
     def check_input(self, x) -> None:
@@ -225,7 +246,7 @@ class Layer:
     # ---- weights and config --------------------------------------------------------------------
     def get_weights(self) -> list:
         """Copies of the parameters, then the buffers, in their order (Keras's layer.get_weights())."""
-        return [np.array(a, copy=True) for a in (*self.params.values(), *self.buffers.values())]
+        return [backend.to_numpy(a).copy() for a in (*self.params.values(), *self.buffers.values())]
 
     def set_weights(self, weights) -> None:
         """Write arrays of the shapes get_weights() returns into the parameters and buffers."""
@@ -234,7 +255,7 @@ class Layer:
         if len(weights) != len(targets):
             raise ValueError(f"{self.describe()}.set_weights expected {len(targets)} arrays, got {len(weights)}")
         for i, (target, value) in enumerate(zip(targets, weights)):
-            value = np.asarray(value)
+            value = backend.namespace(target).asarray(backend.to_numpy(value))
             if value.shape != target.shape:
                 raise ValueError(f"{self.describe()}.set_weights: array {i} should have shape {target.shape}, "
                                  f"got {value.shape}")

@@ -6,9 +6,7 @@ threads; see docs/performance.md for what that earns.
 """
 from __future__ import annotations
 
-import numpy as np
-
-from ..backend import is_numpy, kernels_cpu, namespace
+from ..backend import integer_types, is_numpy, kernels_cpu, namespace
 from .base import KernelLayer, check_positive_int, register
 
 PADDINGS = ("valid", "same")
@@ -16,7 +14,7 @@ PADDINGS = ("valid", "same")
 
 def as_pair(name, value, owner):
     """An int or a pair of ints -> a pair of positive ints (kernel_size=3 means (3, 3))."""
-    pair = (value, value) if isinstance(value, (int, np.integer)) and not isinstance(value, bool) else value
+    pair = (value, value) if isinstance(value, integer_types) and not isinstance(value, bool) else value
     if not isinstance(pair, (tuple, list)) or len(pair) != 2:
         raise ValueError(f"{owner}: {name} must be a positive integer or a pair of them, got {value!r}")
     return tuple(check_positive_int(name, v, owner) for v in pair)

@@ -7,9 +7,7 @@ only, so that output t sees inputs up to t and never after it (WaveNet's convolu
 """
 from __future__ import annotations
 
-import numpy as np
-
-from ..backend import namespace
+from ..backend import integer_types, namespace
 from .base import KernelLayer, check_positive_int, register
 from .conv import check_padding, offset_slice
 
@@ -20,7 +18,7 @@ def as_int(name, value, owner):
     """An int or a one-element tuple / list of one (Keras writes kernel_size=(3,)) -> a positive int."""
     if isinstance(value, (tuple, list)) and len(value) == 1:
         value = value[0]
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, integer_types) or value <= 0:
         raise ValueError(f"{owner}: {name} must be a positive integer (or a tuple of one), got {value!r}")
     return int(value)
 

@@ -6,18 +6,16 @@ moving statistics: the normalisation a Transformer applies after each residual s
 """
 from __future__ import annotations
 
-import numpy as np
-
-from ..backend import namespace
+from ..backend import host, integer_types, namespace
 from ..validation import check_number
 from .base import Layer, register
 
 
 def normalized_axes(axis, rank, owner):
     """The sorted, non-negative feature axes (1 ... rank - 1) that ``axis`` names (an int or a list)."""
-    axes = [axis] if isinstance(axis, (int, np.integer)) and not isinstance(axis, bool) else axis
+    axes = [axis] if isinstance(axis, integer_types) and not isinstance(axis, bool) else axis
     if not isinstance(axes, (list, tuple)) or not axes or \
-            any(isinstance(a, bool) or not isinstance(a, (int, np.integer)) for a in axes):
+            any(isinstance(a, bool) or not isinstance(a, integer_types) for a in axes):
         raise ValueError(f"{owner}: axis must be an int or a list of ints, got {axis!r}")
     resolved = sorted({int(a) % rank if -rank <= a < rank else -1 for a in axes})
     if -1 in resolved or 0 in resolved or len(resolved) != len(axes):
@@ -72,9 +70,9 @@ class LayerNormalization(Layer):
         self.broadcast_shape = tuple(input_shape[a - 1] if a in self.axes else 1 for a in range(1, rank))
         self.other_axes = tuple(a for a in range(rank) if a not in self.axes)    # the batch and the rest
         if self.scale:
-            self.add_param("gamma", np.ones(param_shape))
+            self.add_param("gamma", host.ones(param_shape))
         if self.center:
-            self.add_param("beta", np.zeros(param_shape))
+            self.add_param("beta", host.zeros(param_shape))
         return self.output_shape
 
     def broadcast(self, name, default):

@@ -5,9 +5,7 @@ batch split over threads, the sums as einsum reductions).
 """
 from __future__ import annotations
 
-import numpy as np
-
-from ..backend import is_numpy, kernels_cpu, namespace
+from ..backend import host, integer_types, is_numpy, kernels_cpu, namespace
 from .base import Layer, register
 
 
@@ -33,7 +31,7 @@ class BatchNormalization(Layer):
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True, name=None, dtype=None,
                  trainable=True):
         super().__init__(name=name, dtype=dtype, trainable=trainable)
-        if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        if isinstance(axis, bool) or not isinstance(axis, integer_types):
             raise ValueError(f"BatchNormalization: axis must be an int, got {axis!r}")
         if not 0 <= momentum <= 1:
             raise ValueError(f"BatchNormalization: momentum must be in [0, 1], got {momentum!r}")
@@ -52,11 +50,11 @@ class BatchNormalization(Layer):
         features = input_shape[self.feature_axis - 1]
         self.broadcast_shape = tuple(features if i == self.feature_axis else 1 for i in range(rank))
         if self.scale:
-            self.add_param("gamma", np.ones(features))
+            self.add_param("gamma", host.ones(features))
         if self.center:
-            self.add_param("beta", np.zeros(features))
-        self.buffers = {"moving_mean": np.zeros(features, dtype=self.dtype),
-                        "moving_variance": np.ones(features, dtype=self.dtype)}
+            self.add_param("beta", host.zeros(features))
+        self.buffers = {"moving_mean": host.zeros(features, dtype=self.dtype),
+                        "moving_variance": host.ones(features, dtype=self.dtype)}
         return self.output_shape
 
     def rows(self, a):

@@ -6,11 +6,10 @@ Both are affine maps, so their backward is one product and they may sit anywhere
 """
 from __future__ import annotations
 
+import math
 import numbers
 
-import numpy as np
-
-from ..backend import namespace
+from ..backend import host, integer_types, namespace
 from ..validation import check_number
 from .base import Layer, register, shape_str
 
@@ -24,10 +23,10 @@ def _number_or_list(name, value, owner):
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
         return check_number(name, value, owner)
     try:
-        values = np.asarray(value, dtype=float)
+        values = host.asarray(value, dtype=float)
     except (TypeError, ValueError):
-        values = np.array([np.nan])
-    if values.ndim != 1 or not values.size or not np.isfinite(values).all():
+        values = host.array([host.nan])
+    if values.ndim != 1 or not values.size or not host.isfinite(values).all():
         raise ValueError(f"{owner}: {name} must be a finite number or a list of them (one per channel), "
                          f"got {value!r}")
     return [float(v) for v in values]
@@ -54,8 +53,8 @@ class Rescaling(Layer):
             if isinstance(value, list) and (not input_shape or len(value) not in (1, input_shape[-1])):
                 raise ValueError(f"Rescaling: {name} has {len(value)} values, the inputs {shape_str(input_shape)} "
                                  f"have {input_shape[-1] if input_shape else 'no'} channels on the last axis")
-        self.scale_array = np.asarray(self.scale, dtype=self.dtype)
-        self.offset_array = np.asarray(self.offset, dtype=self.dtype)
+        self.scale_array = host.asarray(self.scale, dtype=self.dtype)
+        self.offset_array = host.asarray(self.offset, dtype=self.dtype)
         return self.output_shape
 
     def forward(self, x, training=False):
@@ -96,19 +95,19 @@ class Normalization(Layer):
         if axis is None:
             axes = ()
         else:
-            axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
-            if not all(isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in axes):
+            axes = (axis,) if isinstance(axis, integer_types) else tuple(axis)
+            if not all(isinstance(a, integer_types) and not isinstance(a, bool) for a in axes):
                 raise ValueError(f"Normalization: axis must be an int, a tuple of ints or None, got {axis!r}")
-        self.axis = None if axis is None else (int(axes[0]) if isinstance(axis, (int, np.integer))
+        self.axis = None if axis is None else (int(axes[0]) if isinstance(axis, integer_types)
                                                   else [int(a) for a in axes])
         self.axes = tuple(int(a) for a in axes)
         if (mean is None) != (variance is None):
             raise ValueError("Normalization: pass both mean and variance, or neither (and call adapt(data))")
-        self.given = None if mean is None else (np.asarray(mean, dtype=float), np.asarray(variance, dtype=float))
+        self.given = None if mean is None else (host.asarray(mean, dtype=float), host.asarray(variance, dtype=float))
         if self.given is not None and (self.given[1] < 0).any():
             raise ValueError("Normalization: variance must be >= 0")
-        self.mean_config = None if mean is None else np.asarray(mean, dtype=float).tolist()
-        self.variance_config = None if variance is None else np.asarray(variance, dtype=float).tolist()
+        self.mean_config = None if mean is None else host.asarray(mean, dtype=float).tolist()
+        self.variance_config = None if variance is None else host.asarray(variance, dtype=float).tolist()
 
     def kept_axes(self, input_shape):
         """The kept axes as positions in the sample's shape (0 is the first axis after the batch)."""
@@ -126,17 +125,17 @@ class Normalization(Layer):
         super().build(input_shape, rng)
         kept = self.kept_axes(self.input_shape)
         self.stat_shape = tuple(d if i in kept else 1 for i, d in enumerate(self.input_shape))
-        mean, variance = np.zeros(self.stat_shape), np.ones(self.stat_shape)
+        mean, variance = host.zeros(self.stat_shape), host.ones(self.stat_shape)
         if self.given is not None:
             try:
-                mean = np.broadcast_to(self.given[0].reshape(self._given_shape(self.given[0])), self.stat_shape)
-                variance = np.broadcast_to(self.given[1].reshape(self._given_shape(self.given[1])), self.stat_shape)
+                mean = host.broadcast_to(self.given[0].reshape(self._given_shape(self.given[0])), self.stat_shape)
+                variance = host.broadcast_to(self.given[1].reshape(self._given_shape(self.given[1])), self.stat_shape)
             except ValueError:
                 raise ValueError(f"Normalization: mean {self.given[0].shape} and variance {self.given[1].shape} "
                                  f"do not fit the statistics' shape {self.stat_shape} for inputs "
                                  f"{shape_str(self.input_shape)}") from None
-        self.buffers["mean"] = np.array(mean, dtype=self.dtype)
-        self.buffers["variance"] = np.array(variance, dtype=self.dtype)
+        self.buffers["mean"] = host.array(mean, dtype=self.dtype)
+        self.buffers["variance"] = host.array(variance, dtype=self.dtype)
         return self.output_shape
 
     def _given_shape(self, array):
@@ -155,14 +154,14 @@ class Normalization(Layer):
         batches = _batches(data, batch_size)
         count, mean, m2 = 0, None, None
         for batch in batches:
-            batch = np.asarray(batch, dtype=np.float64)
+            batch = host.asarray(batch, dtype=host.float64)
             if not self.built:
                 self.build(batch.shape[1:])
             if batch.shape[1:] != self.input_shape:
                 raise ValueError(f"Normalization.adapt: expected batches of shape {shape_str(self.input_shape)}, "
                                  f"got {shape_str(batch.shape[1:])}")
             averaged = tuple(i for i, d in enumerate((len(batch), *self.stat_shape)) if d == 1 or i == 0)
-            n = batch.size // int(np.prod(self.stat_shape))
+            n = batch.size // math.prod(self.stat_shape)
             if n == 0:
                 continue
             batch_mean = batch.mean(axis=averaged, keepdims=True)[0]
@@ -177,8 +176,9 @@ class Normalization(Layer):
                 count = total
         if mean is None:
             raise ValueError("Normalization.adapt: got no data")
-        self.buffers["mean"][...] = mean
-        self.buffers["variance"][...] = m2 / count                  # the population variance, as Keras
+        xp = namespace(self.buffers["mean"])                         # the statistics join the model's device
+        self.buffers["mean"][...] = xp.asarray(mean, dtype=self.dtype)
+        self.buffers["variance"][...] = xp.asarray(m2 / count, dtype=self.dtype)   # the population variance
         return self
 
     def forward(self, x, training=False):

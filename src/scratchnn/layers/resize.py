@@ -1,9 +1,7 @@
 """UpSampling2D, ZeroPadding2D and Cropping2D: layers that change an image's height and width, no weights."""
 from __future__ import annotations
 
-import numpy as np
-
-from ..backend import namespace
+from ..backend import host, integer_types, namespace
 from ..validation import check_non_negative_int
 from .base import Layer, register
 from .conv import as_pair, check_image_shape
@@ -17,7 +15,7 @@ def as_margins(name, value, owner):
     def side(v):
         return check_non_negative_int(name, v, owner)
 
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+    if isinstance(value, integer_types) and not isinstance(value, bool):
         return (side(value),) * 2, (side(value),) * 2
     if isinstance(value, (tuple, list)) and len(value) == 2:
         if all(isinstance(v, (tuple, list)) for v in value):
@@ -38,14 +36,14 @@ def linear_weights(size, factor):
     """A (size * factor, size) matrix: bilinear upsampling along one axis, half-pixel centres (PyTorch's
     align_corners=False, TensorFlow's resize): output i reads the input at s = (i + 1/2) / factor - 1/2,
     clamped to [0, size - 1], as (1 - t) x[floor s] + t x[floor s + 1] with t = s - floor s."""
-    out = np.arange(size * factor)
-    source = np.clip((out + 0.5) / factor - 0.5, 0, size - 1)
-    low = np.floor(source).astype(int)
-    high = np.minimum(low + 1, size - 1)
+    out = host.arange(size * factor)
+    source = host.clip((out + 0.5) / factor - 0.5, 0, size - 1)
+    low = host.floor(source).astype(int)
+    high = host.minimum(low + 1, size - 1)
     t = source - low
-    weights = np.zeros((size * factor, size))
-    np.add.at(weights, (out, low), 1 - t)
-    np.add.at(weights, (out, high), t)
+    weights = host.zeros((size * factor, size))
+    host.add.at(weights, (out, low), 1 - t)
+    host.add.at(weights, (out, high), t)
     return weights
 
 

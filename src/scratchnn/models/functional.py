@@ -18,6 +18,7 @@ import numpy as np
 from .. import backend, metrics as metrics_module
 from ..layers.base import Layer, shape_str
 from ..registry import layer_class, register_model
+from .device import DeviceMixin
 from .graph import Input, Node, SymbolicTensor, call_layer, none_shape, topological_nodes
 from .sequential import Sequential
 from .trainer import Trainer
@@ -40,7 +41,7 @@ def _arrange(kind, keys, values):
 
 
 @register_model
-class Model(Trainer):
+class Model(DeviceMixin, Trainer):
     """A network from its symbolic inputs to its outputs (``scratchnn.Input`` and layer calls).
 
     Args:
@@ -51,6 +52,7 @@ class Model(Trainer):
         seed: int or ``numpy.random.Generator``: the layers are built (initialised) in topological order
             from it, and shuffling and dropout draw from it.
         dtype: "float32" (default: the inputs' float dtype, else floatx) or "float64".
+        device: "cpu", "gpu" (CuPy) or a registered device; default: ``backend.use``'s ("cpu" unless set).
 
     >>> import scratchnn as snn
     >>> from scratchnn import layers
@@ -62,7 +64,7 @@ class Model(Trainer):
 
     Input = staticmethod(Input)         # for code that reaches the class by name (ONNX import, registry)
 
-    def __init__(self, inputs, outputs, name=None, seed=None, dtype=None):
+    def __init__(self, inputs, outputs, name=None, seed=None, dtype=None, device=None):
         self.name = name or "model"
         self.seed = seed if isinstance(seed, (int, np.integer)) else None
         self.rng = backend.make_rng(seed)
@@ -78,6 +80,7 @@ class Model(Trainer):
         self._check_names()
         self._build()
         self.built = True
+        self._place(device)
 
     # ---- construction ------------------------------------------------------------------------------
     def _check_ends(self):
@@ -228,7 +231,7 @@ class Model(Trainer):
         arrays = arrays if isinstance(arrays, list) else [arrays]
         result = []
         for t, keep_ints, array in zip(self.inputs, self._int_inputs, arrays):
-            array = backend.namespace(array).asarray(array)
+            array = self.device.asarray(array)                              # host data -> the model's device
             if tuple(array.shape[1:]) != t.shape[1:]:
                 hint = ": this is one sample; pass a batch of one, x[None]" if array.shape == t.shape[1:] else ""
                 raise ValueError(f"{self.name} expected input '{t.name}' of shape {shape_str(t.shape[1:])}, got "
@@ -253,8 +256,9 @@ class Model(Trainer):
             empty = [np.zeros((0, *t.shape[1:]), dtype=self.dtype) for t in self.outputs]
             return _arrange(self._output_kind, self._output_keys, empty)
         if len(self.outputs) == 1:
-            return _arrange(self._output_kind, self._output_keys, [np.concatenate(outputs)])
-        joined = [np.concatenate([batch[k] for batch in outputs]) for k in range(len(self.outputs))]
+            return _arrange(self._output_kind, self._output_keys, [backend.namespace(*outputs).concatenate(outputs)])
+        joined = [backend.namespace(*outputs[0]).concatenate([batch[k] for batch in outputs])
+                  for k in range(len(self.outputs))]
         return _arrange(self._output_kind, self._output_keys, joined)
 
     def _make_loss(self, loss, from_logits, loss_weights):
@@ -314,6 +318,11 @@ class Model(Trainer):
                 "inputs": {"kind": self._input_kind, "keys": self._input_keys, "refs": [ref(t) for t in self.inputs]},
                 "outputs": {"kind": self._output_kind, "keys": self._output_keys,
                             "refs": [ref(t) for t in self.outputs]}}
+
+    def to_json(self, **json_args) -> str:
+        """The architecture as JSON text (class_name and config, no weights); ``models.model_from_json`` reads it."""
+        from .architecture import to_json
+        return to_json(self, **json_args)
 
     @classmethod
     def from_config(cls, config: dict, seed=None, prepare=None) -> Model:

@@ -8,12 +8,13 @@ import numpy as np
 from .. import backend
 from ..layers.base import Layer, shape_str
 from ..registry import layer_class, register_model
+from .device import DeviceMixin
 from .plan import execution_order
 from .trainer import Trainer
 
 
 @register_model
-class Sequential(Trainer):
+class Sequential(DeviceMixin, Trainer):
     """Layers applied in order; the output of one is the input of the next (seed 004's Network).
 
     Args:
@@ -25,6 +26,7 @@ class Sequential(Trainer):
         seed: int or ``numpy.random.Generator``; one seed makes initialisation, shuffling and
             dropout reproducible.
         dtype: ``"float32"`` (default) or ``"float64"``.
+        device: "cpu", "gpu" (CuPy) or a registered device; default: ``backend.use``'s ("cpu" unless set).
 
     >>> from scratchnn import layers
     >>> model = Sequential([layers.Dense(4, activation="relu"), layers.Dense(2)], input_shape=(3,), seed=0)
@@ -32,7 +34,7 @@ class Sequential(Trainer):
     ((5, 2), ['Dense', 'ReLU', 'Dense'])
     """
 
-    def __init__(self, layers=None, input_shape=None, seed=None, dtype=None, name=None):
+    def __init__(self, layers=None, input_shape=None, seed=None, dtype=None, name=None, device=None):
         self.layers: list[Layer] = []
         self.name = name or "sequential"
         self.dtype = backend.as_dtype(dtype)
@@ -45,6 +47,7 @@ class Sequential(Trainer):
         self._activation_of: dict[int, Layer] = {}
         for layer in layers or []:
             self.add(layer)
+        self._place(device)                                            # unbuilt: the layers move when built
         if self.input_shape is not None:
             self.build(self.input_shape)
 
@@ -114,6 +117,7 @@ class Sequential(Trainer):
         self._widest = max((math.prod(layer.output_shape) for layer in self.layers), default=0)
         self._order = execution_order(self.layers)
         self.built = True
+        self._move_arrays()                                            # new layers join the model's device
 
     def parameters(self) -> list:
         """(param, grad) pairs of every trainable layer, each once, in a fixed order (what an optimizer
@@ -184,7 +188,7 @@ class Sequential(Trainer):
         return last if type(getattr(last, "function", last)).__name__ == fused else None    # or Activation("sigmoid")
 
     def _as_input(self, x):
-        x = backend.namespace(x).asarray(x)
+        x = self.device.asarray(x)                                     # host data -> the model's device
         if not self.built:
             self.build(x.shape[1:])
         if tuple(x.shape[1:]) != self.input_shape:
@@ -244,6 +248,11 @@ class Sequential(Trainer):
         return cls(layers, input_shape=config.get("input_shape"), seed=config.get("seed") if seed is None else seed,
                    dtype=config.get("dtype"), name=config.get("name"))
 
+    def to_json(self, **json_args) -> str:
+        """The architecture as JSON text (class_name and config, no weights); ``models.model_from_json`` reads it."""
+        from .architecture import to_json
+        return to_json(self, **json_args)
+
     def get_weights(self) -> list:
         """All parameter and buffer arrays, copied, in layer order (a shared layer once)."""
         return [a for layer in self.unique_layers() for a in layer.get_weights()]
@@ -253,7 +262,7 @@ class Sequential(Trainer):
         if len(weights) != len(targets):
             raise ValueError(f"set_weights expected {len(targets)} arrays, got {len(weights)}")
         for i, (target, value) in enumerate(zip(targets, weights)):
-            value = np.asarray(value)
+            value = backend.namespace(target).asarray(backend.to_numpy(value))
             if value.shape != target.shape:
                 raise ValueError(f"set_weights: array {i} should have shape {target.shape}, got {value.shape}")
             target[...] = value

@@ -6,12 +6,15 @@ A model class mixes this in and provides ``forward``, ``backward``, ``parameters
 worker overrides (it averages the gradients of every worker before applying them).
 
 Data is one array, or (for a model of several inputs or outputs) a list of arrays in the model's order: a
-batch of it is ``_rows(data, index)``. A model of several inputs or outputs turns the lists and dicts a user
+batch of it is ``_rows(data, index)`` (data_args.py: the data arguments, and the feeds that cut arrays or a
+``scratchnn.data.Dataset`` into batches). A model of several inputs or outputs turns the lists and dicts a user
 passes into that order (``_arrange_inputs`` / ``_arrange_targets``), builds its loss (``_make_loss``) and
 metrics, and puts predictions back into the user's structure (``_join_batches``).
 """
 from __future__ import annotations
 
+import contextlib
+import math
 import signal
 import threading
 import warnings
@@ -19,8 +22,11 @@ import warnings
 import numpy as np
 
 from .. import losses, metrics as metrics_module, optim
-from ..callbacks import Callback, CallbackList, History, ProgressLogger
-from ..validation import check_finite_array, check_positive_int
+from ..backend import namespace
+from ..callbacks import CallbackList, History, ProgressLogger
+from ..validation import check_positive_int
+from .data_args import (ArrayFeed, StreamFeed, _callback_list, _finite, _length, _rows, _sample_weights,
+                        _validation_tuple, as_stream, stream_batches)
 
 
 class Trainer:
@@ -58,6 +64,7 @@ class Trainer:
     def _inference_loss(self, x, y, sample_weight):
         """(loss, outputs) of one batch in inference mode; a fused final layer's input goes to the loss as its
         logits (handed back by forward, nothing recorded: evaluate stays safe from several threads)."""
+        y = self._on_device(y)                          # the targets join the outputs on the model's device
         if self._fused_output() is None:
             y_pred = self.forward(x, training=False)
             return self.loss.forward(y_pred, y, sample_weight), y_pred
@@ -73,6 +80,7 @@ class Trainer:
         """Loss (with penalties), gradients (one per parameter, in parameters() order) and outputs."""
         self.clear_cache()                              # nothing left over from a forward without backward
         self.zero_grad()
+        y = self._on_device(y)                          # the targets join the outputs on the model's device
         y_pred = self.forward(x, training=True)
         head = self._fused_output()
         if head is None:
@@ -104,7 +112,7 @@ class Trainer:
     def train_step(self, x, y, sample_weight=None):
         """Forward, backward and one optimizer step -> (loss, outputs). A NaN/inf loss changes no weight."""
         loss, grads, y_pred = self._forward_backward(x, y, sample_weight)
-        if np.isfinite(loss):
+        if math.isfinite(loss):
             self.apply_gradients(grads)     # rolled back if it made a weight NaN/inf (optimizer.last_step_finite)
         return loss, y_pred
 
@@ -114,53 +122,63 @@ class Trainer:
         return self.train_step(x, y, sample_weight)[0]
 
     # ---- fit -------------------------------------------------------------------------------------
-    def fit(self, x, y, epochs=1, batch_size=32, shuffle=True, validation_data=None, validation_split=0.0,
+    def fit(self, x, y=None, epochs=1, batch_size=None, shuffle=True, validation_data=None, validation_split=0.0,
             verbose=1, callbacks=None, initial_epoch=0, sample_weight=None, class_weight=None,
-            strategy=None) -> History:
-        """Train for ``epochs`` passes over (x, y) in mini-batches; returns a History.
+            strategy=None, steps_per_epoch=None, validation_steps=None) -> History:
+        """Train for ``epochs`` passes over (x, y) in mini-batches (32 unless ``batch_size``); returns a History.
 
         Labels may be integers or one-hot. ``validation_split`` holds out the last fraction of the data
         (as Keras). Ctrl-C stops after the current batch and returns the history so far.
+
+        x may instead be a batched ``scratchnn.data.Dataset`` or a generator yielding (x, y) or
+        (x, y, sample_weight) batches (y omitted; the Dataset's own order, so ``shuffle`` is not used).
+        ``steps_per_epoch`` makes an epoch that many batches, continuing the data across epochs (arrays:
+        a new shuffled pass when one is used up; a stream that runs out ends the epoch); a generator
+        object, which has no length, needs it. ``validation_data`` may be a Dataset too, read for at most
+        ``validation_steps`` batches.
         """
         self._require_compiled("fit")
+        stream = as_stream(x, y, "fit", batch_size=batch_size, sample_weight=sample_weight,
+                           validation_split=validation_split or None)
+        batch_size = 32 if batch_size is None else batch_size
         if strategy is not None:            # e.g. scratchnn.distributed.RayStrategy: the same fit on W workers
+            if stream is not None or steps_per_epoch is not None:
+                raise ValueError("fit: a strategy takes arrays or .npy file names and whole epochs; pass those "
+                                 "instead of a Dataset or steps_per_epoch")
             return strategy.fit(self, x, y, epochs, batch_size, shuffle, validation_data, validation_split,
                                 verbose, callbacks, initial_epoch, sample_weight, class_weight)
         epochs = check_positive_int("epochs", epochs, "fit")
-        batch_size = check_positive_int("batch_size", batch_size, "fit")
-        if not 0.0 <= validation_split < 1.0:
-            raise ValueError(f"fit: validation_split must be in [0, 1), got {validation_split!r}")
-        x, y = self._check_data(x, y, "fit")
+        if steps_per_epoch is not None:
+            steps_per_epoch = check_positive_int("steps_per_epoch", steps_per_epoch, "fit")
         validation_data = _validation_tuple(validation_data)
         callbacks = _callback_list(callbacks)
-        if validation_split and validation_data is None:
-            split = int(_length(x) * (1 - validation_split))
-            head, tail = slice(None, split), slice(split, None)
-            x, xv, y, yv = _rows(x, head), _rows(x, tail), _rows(y, head), _rows(y, tail)
-            validation_data = (xv, yv, None if sample_weight is None else np.asarray(sample_weight)[split:])
-            sample_weight = None if sample_weight is None else np.asarray(sample_weight)[:split]
-        weights = _sample_weights(y, sample_weight, class_weight)
-        self._as_input(_rows(x, slice(0, 1)))
+        if stream is None:
+            feed, validation_data = self._array_feed(x, y, batch_size, shuffle, validation_data, validation_split,
+                                                     sample_weight, class_weight, steps_per_epoch)
+        else:
+            feed = StreamFeed(self, stream, "fit", steps_per_epoch, class_weight)
         history = History()
-        steps = -(-_length(x) // batch_size)
-        history.params = {"epochs": epochs, "steps": steps, "verbose": verbose}               # as Keras
-        progress = ProgressLogger(epochs, steps, _length(x), verbose)
+        history.params = {"epochs": epochs, "steps": feed.steps, "verbose": verbose}          # as Keras
+        progress = ProgressLogger(epochs, feed.steps, feed.samples, verbose)
         cbs = CallbackList([*callbacks, history, progress], self)
         train_metrics = self._make_metrics()
         self.stop_training = False
         self.history = history
-        with _StopOnSigint(self.optimizer) as sigint:
+        with _StopOnSigint(self.optimizer) as sigint, contextlib.closing(feed):     # a prefetch thread stops
             try:
                 cbs.on_train_begin()
+                initial_epoch = self.__dict__.pop("_initial_epoch", initial_epoch)   # set by BackupAndRestore
                 for epoch in range(initial_epoch, epochs):
                     cbs.on_epoch_begin(epoch)
-                    logs = self._train_epoch(x, y, weights, batch_size, shuffle, train_metrics, cbs,
-                                             epoch, history, sigint)
+                    logs = self._train_epoch(feed, train_metrics, cbs, epoch, history, sigint)
                     if logs is None:
                         break
-                    if validation_data is not None:
+                    if isinstance(validation_data, tuple):
                         xv, yv, wv = validation_data
                         val = self.evaluate(xv, yv, batch_size=max(batch_size, 256), sample_weight=wv)
+                        logs.update({f"val_{k}": v for k, v in val.items()})
+                    elif validation_data is not None:
+                        val = self.evaluate(validation_data, steps=validation_steps)
                         logs.update({f"val_{k}": v for k, v in val.items()})
                     cbs.on_epoch_end(epoch, logs)
                     if self.stop_training:
@@ -175,16 +193,33 @@ class Trainer:
         self.clear_cache()
         return history
 
-    def _train_epoch(self, x, y, weights, batch_size, shuffle, train_metrics, cbs, epoch, history, sigint):
-        order = self.rng.permutation(_length(x)) if shuffle else None     # None: plain slices, no copies
+    def _array_feed(self, x, y, batch_size, shuffle, validation_data, validation_split, sample_weight,
+                    class_weight, steps_per_epoch):
+        """fit's arrays checked, the validation rows split off -> (ArrayFeed, validation_data)."""
+        batch_size = check_positive_int("batch_size", batch_size, "fit")
+        if not 0.0 <= validation_split < 1.0:
+            raise ValueError(f"fit: validation_split must be in [0, 1), got {validation_split!r}")
+        if y is None:
+            raise ValueError("fit: y is missing: pass fit(x, y) with arrays, or a Dataset or generator that "
+                             "yields (x, y) batches as x")
+        x, y = self._check_data(x, y, "fit")
+        if validation_split and validation_data is None:
+            split = int(_length(x) * (1 - validation_split))
+            head, tail = slice(None, split), slice(split, None)
+            x, xv, y, yv = _rows(x, head), _rows(x, tail), _rows(y, head), _rows(y, tail)
+            validation_data = (xv, yv, None if sample_weight is None else np.asarray(sample_weight)[split:])
+            sample_weight = None if sample_weight is None else np.asarray(sample_weight)[:split]
+        weights = _sample_weights(y, sample_weight, class_weight)
+        self._as_input(_rows(x, slice(0, 1)))
+        return ArrayFeed(x, y, weights, batch_size, shuffle, self.rng, steps_per_epoch), validation_data
+
+    def _train_epoch(self, feed, train_metrics, cbs, epoch, history, sigint):
         for metric in train_metrics:
             metric.reset()
         loss_sum, seen = 0.0, 0
-        for batch, start in enumerate(range(0, _length(x), batch_size)):
-            idx = slice(start, start + batch_size) if order is None else order[start:start + batch_size]
+        batches = feed.epoch()
+        for batch, (xb, yb, wb) in enumerate(batches):
             cbs.on_batch_begin(batch)
-            xb, yb = _rows(x, idx), _rows(y, idx)
-            wb = None if weights is None else weights[idx]
             loss, y_pred = self.train_step(xb, yb, wb)
             finite_step = getattr(self.optimizer, "last_step_finite", True)
             if not np.isfinite(loss) or not finite_step:
@@ -200,36 +235,58 @@ class Trainer:
             rows = _length(xb)
             loss_sum += loss * rows
             seen += rows
+            host_pred = self._to_host(y_pred) if train_metrics else None      # metrics add up on the host
             for metric in train_metrics:
-                metric.update(yb, y_pred, wb)
+                metric.update(yb, host_pred, wb)
             cbs.on_batch_end(batch, {"loss": loss_sum / seen, **{m.name: m.result() for m in train_metrics},
                                      "size": rows})
             if self.stop_training or sigint.hit:
+                batches.close()
                 if sigint.hit:
                     raise KeyboardInterrupt
                 break
+        if seen == 0:
+            history.stopped_reason = (f"the data ran out at epoch {epoch + 1}: it gave no batch (a generator "
+                                      "object runs once: give Dataset.from_generator a function that makes "
+                                      "it, or lower epochs or steps_per_epoch)")
+            warnings.warn(history.stopped_reason, RuntimeWarning, stacklevel=3)
+            return None
         return {"loss": loss_sum / seen, **{m.name: m.result() for m in train_metrics}}
 
     # ---- inference -------------------------------------------------------------------------------
-    def evaluate(self, x, y, batch_size=256, sample_weight=None, verbose=0, return_dict=True):
-        """Loss and metrics over (x, y) in inference mode -> {"loss": ..., "accuracy": ...}.
+    def evaluate(self, x, y=None, batch_size=None, sample_weight=None, verbose=0, return_dict=True, steps=None):
+        """Loss and metrics over (x, y) in inference mode, in batches of 256 unless ``batch_size`` ->
+        {"loss": ..., "accuracy": ...}. x may be a batched Dataset or a generator of (x, y[, w]) batches
+        instead (y omitted); ``steps`` reads at most that many batches.
 
         ``return_dict=False`` gives Keras's other form: the values as a list, the loss first."""
         self._require_compiled("evaluate")
-        batch_size = check_positive_int("batch_size", batch_size, "evaluate")
-        x, y = self._check_data(x, y, "evaluate")
+        stream = as_stream(x, y, "evaluate", batch_size=batch_size, sample_weight=sample_weight)
+        steps = None if steps is None else check_positive_int("steps", steps, "evaluate")
+        if stream is None:
+            batch_size = check_positive_int("batch_size", 256 if batch_size is None else batch_size, "evaluate")
+            if y is None:
+                raise ValueError("evaluate: y is missing: pass evaluate(x, y) with arrays, or a Dataset or "
+                                 "generator that yields (x, y) batches as x")
+            x, y = self._check_data(x, y, "evaluate")
+            weights = None if sample_weight is None else np.asarray(sample_weight)
+            batches = ((_rows(x, sl), _rows(y, sl), None if weights is None else weights[sl])
+                       for sl in _slices(_length(x), batch_size, steps))
+        else:
+            batches = stream_batches(self, stream, "evaluate", steps)
         evaluators = self._make_metrics()
         total, count = 0.0, 0
-        for start in range(0, _length(x), batch_size):
-            sl = slice(start, start + batch_size)
-            wb = None if sample_weight is None else np.asarray(sample_weight)[sl]
-            xb, yb = _rows(x, sl), _rows(y, sl)
+        for xb, yb, wb in batches:
             loss, y_pred = self._inference_loss(xb, yb, wb)
             rows = _length(xb)
             total += loss * rows                                             # weighted sum, divided by N
             count += rows                                                    # as in fit (and Keras)
+            host_pred = self._to_host(y_pred) if evaluators else None         # metrics add up on the host
             for metric in evaluators:
-                metric.update(yb, y_pred, wb)
+                metric.update(yb, host_pred, wb)
+        if count == 0:
+            raise ValueError("evaluate: the data gave no batch (an exhausted generator?): pass data that yields "
+                             "at least one (x, y) batch")
         results = {"loss": total / count + self.regularization_loss()}
         results.update({m.name: m.result() for m in evaluators})
         if verbose:
@@ -245,15 +302,27 @@ class Trainer:
         """predict() of one batch in one forward pass, as Keras's predict_on_batch."""
         return self.predict(x, batch_size=max(1, _length(self._arrange_inputs(x, "predict_on_batch"))))
 
-    def predict(self, x, batch_size=256, verbose=0):
-        """Outputs for x, computed in batches in inference mode (records nothing; safe from several threads).
+    def predict(self, x, batch_size=None, verbose=0, steps=None, to_numpy=True):
+        """Outputs for x, computed in batches (of 256 unless ``batch_size``) in inference mode (records
+        nothing; safe from several threads). x may be a batched Dataset or a generator of batches (x, or
+        tuples whose first item is x); ``steps`` reads at most that many batches.
 
-        ``verbose`` is accepted for Keras's signature; predict prints nothing."""
-        batch_size = check_positive_int("batch_size", batch_size, "predict")
+        The result is NumPy on the host; ``to_numpy=False`` keeps it on the model's device (a CuPy array on
+        the GPU). ``verbose`` is accepted for Keras's signature; predict prints nothing."""
+        stream = as_stream(x, None, "predict", batch_size=batch_size)
+        steps = None if steps is None else check_positive_int("steps", steps, "predict")
+        if stream is not None:
+            batches = stream_batches(self, stream, "predict", steps, with_targets=False)
+            return self._join_batches([self._output(xb, to_numpy) for xb, _, _ in batches])
+        batch_size = check_positive_int("batch_size", 256 if batch_size is None else batch_size, "predict")
         x = _finite(self._arrange_inputs(x, "predict"), "predict")
-        outputs = [self.forward(_rows(x, slice(start, start + batch_size)))
-                   for start in range(0, _length(x), batch_size)]
+        outputs = [self._output(_rows(x, sl), to_numpy) for sl in _slices(_length(x), batch_size, steps)]
         return self._join_batches(outputs)
+
+    def _output(self, xb, to_numpy):
+        """One batch's outputs in inference mode, on the host when ``to_numpy``."""
+        y_pred = self.forward(xb)
+        return self._to_host(y_pred) if to_numpy else y_pred
 
     # ---- data: one array, or a list of arrays in the model's order -------------------------------------------
     def _arrange_inputs(self, x, method):
@@ -266,7 +335,7 @@ class Trainer:
         """The predictions of every batch as one array (a model of several outputs: in its structure)."""
         if not outputs:
             return np.zeros((0, *self.output_shape), dtype=self.dtype)
-        return np.concatenate(outputs)
+        return namespace(*outputs).concatenate(outputs)
 
     def _check_data(self, x, y, method):
         x = _finite(self._arrange_inputs(x, method), method)
@@ -282,62 +351,10 @@ class Trainer:
         return x, y
 
 
-def _validation_tuple(data):
-    """fit's validation_data as (x, y, sample_weight or None): Keras's (x, y) or (x, y, sample_weight)."""
-    if data is None:
-        return None
-    if not isinstance(data, (tuple, list)) or len(data) not in (2, 3):
-        what = f"an array of shape {np.shape(data)}" if hasattr(data, "shape") else (
-            f"a {type(data).__name__} of {len(data)}" if isinstance(data, (tuple, list)) else type(data).__name__)
-        raise ValueError(f"fit: validation_data must be (x_val, y_val) or (x_val, y_val, sample_weight), got {what}")
-    return (*data, None) if len(data) == 2 else tuple(data)
-
-
-def _callback_list(callbacks):
-    """fit's callbacks as a list: None, one Callback, or an iterable of them."""
-    if callbacks is None:
-        return []
-    if isinstance(callbacks, Callback):
-        return [callbacks]
-    if isinstance(callbacks, (str, bytes)) or not hasattr(callbacks, "__iter__"):
-        raise TypeError(f"fit: callbacks must be a Callback or a list of them, got {type(callbacks).__name__}")
-    callbacks = list(callbacks)
-    wrong = [type(c).__name__ for c in callbacks if not isinstance(c, Callback)]
-    if wrong:
-        raise TypeError(f"fit: callbacks must be scratchnn.callbacks.Callback instances, got {', '.join(wrong)}")
-    return callbacks
-
-
-def _length(data) -> int:
-    """The number of samples in one array or in a list of arrays (of the same length)."""
-    return len(data[0]) if isinstance(data, list) else len(data)
-
-
-def _rows(data, index):
-    """data[index], for one array or for each array of a list."""
-    return [a[index] for a in data] if isinstance(data, list) else data[index]
-
-
-def _finite(data, method):
-    if isinstance(data, list):
-        return [check_finite_array(a, method) for a in data]
-    return check_finite_array(data, method)
-
-
-def _sample_weights(y, sample_weight, class_weight):
-    """Per-sample weights from sample_weight and/or class_weight ({class: weight}); None if neither."""
-    from ..labels import class_indices
-    weights = None if sample_weight is None else np.asarray(sample_weight, dtype=float).reshape(-1)
-    if weights is not None and len(weights) != _length(y):
-        raise ValueError(f"fit: sample_weight must have one value per sample ({_length(y)}), got {len(weights)}")
-    if class_weight and isinstance(y, list):
-        raise ValueError("fit: class_weight applies to a model of one output; with several outputs pass "
-                         "sample_weight (one weight per sample)")
-    if class_weight:
-        labels = class_indices(y, "fit (labels for class_weight)")
-        per_class = np.array([class_weight.get(int(c), 1.0) for c in labels], dtype=float)
-        weights = per_class if weights is None else weights * per_class
-    return weights
+def _slices(rows, batch_size, steps=None):
+    """The slices of consecutive batches of ``rows`` rows, at most ``steps`` of them."""
+    stop = rows if steps is None else min(rows, steps * batch_size)
+    return [slice(start, start + batch_size) for start in range(0, stop, batch_size)]
 
 
 class _StopOnSigint:

@@ -2,7 +2,8 @@
 
 Each keeps per-parameter moving statistics of the gradient (``slots``) and divides the step by a root of
 the second moment. Every update is in place, into the slots and the preallocated ``scratch`` buffers, with
-the array module of the parameter (``xp = namespace(param)``).
+the array module of the parameter (``xp = namespace(param)``). All are staged: they write the new
+values into the ``Staging`` that ``Optimizer.step`` passes as ``scratch`` (see its docstring).
 """
 from __future__ import annotations
 
@@ -13,16 +14,19 @@ from ..backend.namespace import namespace
 from .base import LearningRate, Optimizer, _check_fraction, _check_non_negative
 
 
-def update_moments(grad, m, v, work, beta_1, beta_2):
-    """Adam's and Nadam's moving moments, in place (work is a scratch array of grad's shape)."""
+def update_moments(grad, m, v, work, beta_1, beta_2, new_m=None, new_v=None):
+    """Adam's and Nadam's moving moments, into new_m and new_v (in place when not given; work is a
+    scratch array of grad's shape)."""
     xp = namespace(grad)
+    new_m = m if new_m is None else new_m
+    new_v = v if new_v is None else new_v
     xp.subtract(grad, m, out=work)                                           # m = m + (1 - b1)(g - m)
     work *= 1.0 - beta_1
-    m += work
-    v *= beta_2                                                              # v = b2 v + (1 - b2) g^2
+    xp.add(m, work, out=new_m)
+    xp.multiply(v, beta_2, out=new_v)                                        # v = b2 v + (1 - b2) g^2
     xp.multiply(grad, grad, out=work)
     work *= 1.0 - beta_2
-    v += work
+    new_v += work
 
 
 class Adam(Optimizer):
@@ -31,6 +35,8 @@ class Adam(Optimizer):
     m <- beta_1 m + (1 - beta_1) g;   v <- beta_2 v + (1 - beta_2) g^2   (g + weight_decay * p if set)
     p <- p - lr / (1 - beta_1^t) * m / (sqrt(v) / sqrt(1 - beta_2^t) + epsilon),  t = iterations + 1.
     """
+
+    staged = True                                                            # see Optimizer.step
 
     def __init__(self, learning_rate: LearningRate = 0.001, beta_1: float = 0.9, beta_2: float = 0.999,
                  epsilon: float = 1e-7, amsgrad: bool = False, weight_decay: float = 0.0, **kwargs) -> None:
@@ -51,19 +57,23 @@ class Adam(Optimizer):
     def update(self, param, grad, slots, lr, scratch) -> None:
         xp = namespace(param)
         t = self.iterations + 1
+        out, work = scratch.param, scratch.work[0]
         if self.decoupled_weight_decay and self.weight_decay:
-            param *= 1.0 - lr * self.weight_decay                            # p = p (1 - lr wd)   (AdamW)
-        grad = self.l2_gradient(param, grad, scratch)
-        m, v, work = slots["m"], slots["v"], scratch[0]
-        update_moments(grad, m, v, work, self.beta_1, self.beta_2)
+            xp.multiply(param, 1.0 - lr * self.weight_decay, out=out)        # p = p (1 - lr wd)   (AdamW)
+            old = out
+        else:
+            old = param
+        grad = self.l2_gradient(param, grad, scratch.work)
+        m, v = scratch.slots["m"], scratch.slots["v"]
+        update_moments(grad, slots["m"], slots["v"], work, self.beta_1, self.beta_2, m, v)
         if self.amsgrad:
-            v = xp.maximum(slots["v_max"], v, out=slots["v_max"])           # v_max = max(v_max, v)
+            v = xp.maximum(slots["v_max"], v, out=scratch.slots["v_max"])   # v_max = max(v_max, v)
         xp.sqrt(v, out=work)                                                 # denom = sqrt(v)/sqrt(1-b2^t) + eps
         work /= math.sqrt(1.0 - self.beta_2 ** t)
         work += self.epsilon
         xp.divide(m, work, out=work)                                         # p = p - lr/(1-b1^t) m / denom
         work *= lr / (1.0 - self.beta_1 ** t)
-        param -= work
+        xp.subtract(old, work, out=out)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,
@@ -92,6 +102,8 @@ class RMSprop(Optimizer):
     else p <- p - lr g / denom.  (Keras puts epsilon inside the square root and lr inside b.)
     """
 
+    staged = True                                                            # see Optimizer.step
+
     def __init__(self, learning_rate: LearningRate = 0.001, rho: float = 0.9, momentum: float = 0.0,
                  epsilon: float = 1e-7, centered: bool = False, weight_decay: float = 0.0, **kwargs) -> None:
         super().__init__(learning_rate, weight_decay=weight_decay, **kwargs)
@@ -111,17 +123,17 @@ class RMSprop(Optimizer):
 
     def update(self, param, grad, slots, lr, scratch) -> None:
         xp = namespace(param)
-        grad = self.l2_gradient(param, grad, scratch)
-        square_avg, work = slots["square_avg"], scratch[0]
-        square_avg *= self.rho                                               # s = rho s + (1 - rho) g^2
+        grad = self.l2_gradient(param, grad, scratch.work)
+        square_avg, work = scratch.slots["square_avg"], scratch.work[0]
+        xp.multiply(slots["square_avg"], self.rho, out=square_avg)          # s = rho s + (1 - rho) g^2
         xp.multiply(grad, grad, out=work)
         work *= 1.0 - self.rho
         square_avg += work
         if self.centered:
-            grad_avg = slots["grad_avg"]
-            xp.subtract(grad, grad_avg, out=work)                            # a = a + (1 - rho)(g - a)
+            grad_avg = scratch.slots["grad_avg"]
+            xp.subtract(grad, slots["grad_avg"], out=work)                   # a = a + (1 - rho)(g - a)
             work *= 1.0 - self.rho
-            grad_avg += work
+            xp.add(slots["grad_avg"], work, out=grad_avg)
             xp.multiply(grad_avg, grad_avg, out=work)                        # denom = sqrt(s - a^2) + eps
             xp.subtract(square_avg, work, out=work)
             xp.sqrt(work, out=work)
@@ -130,13 +142,13 @@ class RMSprop(Optimizer):
         work += self.epsilon
         xp.divide(grad, work, out=work)
         if self.momentum:
-            buffer = slots["momentum"]
-            buffer *= self.momentum                                          # b = mu b + g / denom
+            buffer = scratch.slots["momentum"]
+            xp.multiply(slots["momentum"], self.momentum, out=buffer)        # b = mu b + g / denom
             buffer += work
             xp.multiply(buffer, lr, out=work)                                # p = p - lr b
         else:
             work *= lr                                                       # p = p - lr g / denom
-        param -= work
+        xp.subtract(param, work, out=scratch.param)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "rho": self.rho, "momentum": self.momentum, "epsilon": self.epsilon,
@@ -151,6 +163,8 @@ class Adagrad(Optimizer):
     the square root.
     """
 
+    staged = True                                                            # see Optimizer.step
+
     def __init__(self, learning_rate: LearningRate = 0.001, initial_accumulator_value: float = 0.1,
                  epsilon: float = 1e-7, weight_decay: float = 0.0, **kwargs) -> None:
         super().__init__(learning_rate, weight_decay=weight_decay, **kwargs)
@@ -164,15 +178,15 @@ class Adagrad(Optimizer):
 
     def update(self, param, grad, slots, lr, scratch) -> None:
         xp = namespace(param)
-        grad = self.l2_gradient(param, grad, scratch)
-        accumulator, work = slots["accumulator"], scratch[0]
+        grad = self.l2_gradient(param, grad, scratch.work)
+        accumulator, work = scratch.slots["accumulator"], scratch.work[0]
         xp.multiply(grad, grad, out=work)                                    # s = s + g^2
-        accumulator += work
+        xp.add(slots["accumulator"], work, out=accumulator)
         xp.sqrt(accumulator, out=work)                                       # p = p - lr g / (sqrt(s) + eps)
         work += self.epsilon
         xp.divide(grad, work, out=work)
         work *= lr
-        param -= work
+        xp.subtract(param, work, out=scratch.param)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "initial_accumulator_value": self.initial_accumulator_value,
@@ -187,6 +201,8 @@ class Nadam(Optimizer):
     p <- p - lr (1 - mu_t) / (1 - mu_prod_t) g / denom - lr mu_{t+1} / (1 - mu_prod_t mu_{t+1}) m / denom.
     momentum_decay=0.004 is torch's default and Dozat's; Keras 3's Nadam is momentum_decay=1.
     """
+
+    staged = True                                                            # see Optimizer.step
 
     work_buffers = 2
 
@@ -214,18 +230,18 @@ class Nadam(Optimizer):
         xp = namespace(param)
         t = self.iterations + 1
         mu, mu_next = self._mu(t), self._mu(t + 1)
-        grad = self.l2_gradient(param, grad, scratch)
-        m, v, denom, work = slots["m"], slots["v"], scratch[0], scratch[1]
-        update_moments(grad, m, v, work, self.beta_1, self.beta_2)
+        grad = self.l2_gradient(param, grad, scratch.work)
+        m, v, denom, work = scratch.slots["m"], scratch.slots["v"], scratch.work[0], scratch.work[1]
+        update_moments(grad, slots["m"], slots["v"], work, self.beta_1, self.beta_2, m, v)
         xp.divide(v, 1.0 - self.beta_2 ** t, out=denom)                      # denom = sqrt(v / (1-b2^t)) + eps
         xp.sqrt(denom, out=denom)
         denom += self.epsilon
         xp.divide(grad, denom, out=work)                                     # p -= lr (1-mu_t)/(1-prod_t) g/denom
         work *= lr * (1.0 - mu) / (1.0 - self.mu_product)
-        param -= work
+        xp.subtract(param, work, out=scratch.param)
         xp.divide(m, denom, out=work)                                        # p -= lr mu_t+1/(1-prod_t+1) m/denom
         work *= lr * mu_next / (1.0 - self.mu_product * mu_next)
-        param -= work
+        xp.subtract(scratch.param, work, out=scratch.param)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,

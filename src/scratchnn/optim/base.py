@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from typing import Any
-
-import numpy as np
+from typing import Any, NamedTuple
 
 from .. import schedules
+from ..backend import errstate
 from ..backend.namespace import namespace
 from ..validation import check_non_negative_int, check_number
 
@@ -48,10 +47,23 @@ def _check_clip(owner, name, value):
 
 
 def _finite(array) -> bool:
-    """No NaN and no inf in array. A NaN or an inf makes the sum NaN or inf, so a finite sum (one pass,
-    nothing allocated) settles it; only a sum that overflowed from finite values needs the elementwise test."""
+    """No NaN and no inf in array. A NaN or an inf makes the sum of squares NaN or inf, so a finite one
+    settles it in one pass with nothing allocated (BLAS's dot product: a third of the time of ``sum``, 24
+    against 82 µs on a 784 x 500 float32 kernel); only one that overflowed from finite values (a value
+    beyond about 1e19 in float32) needs the elementwise test."""
     xp = namespace(array)
-    return math.isfinite(float(xp.sum(array))) or bool(xp.all(xp.isfinite(array)))
+    flat = array.reshape(-1)
+    total = xp.vdot(flat, flat) if hasattr(xp, "vdot") else xp.sum(flat * flat)
+    return math.isfinite(float(total)) or bool(xp.all(xp.isfinite(array)))
+
+
+class Staging(NamedTuple):
+    """Where a staged optimizer's ``update`` writes one parameter's new values: ``param`` (the new
+    parameter), ``slots`` (the new slots, by name, arrays beside the current ones) and ``work`` (its
+    ``work_buffers`` scratch arrays, plus one for the L2 weight-decay gradient)."""
+    param: Any
+    slots: dict[str, Any]
+    work: Any
 
 
 def _clip_coefficient(norm, max_norm):
@@ -64,12 +76,16 @@ class Optimizer:
     A subclass writes ``create_slots(param)`` (its state arrays for one parameter) and
     ``update(param, grad, slots, lr, scratch)``, which changes ``param`` in place; ``scratch`` holds
     ``work_buffers`` preallocated arrays shaped like param (plus one for the L2 weight-decay gradient),
-    so that a step allocates no parameter-sized temporaries. The arrays come from the parameter's own
+    so that a step allocates no parameter-sized temporaries. A subclass with ``staged = True`` leaves
+    ``param`` and ``slots`` as they are and writes the new values into ``scratch``, a ``Staging``
+    (``scratch.param``, ``scratch.slots``, and ``scratch.work`` for its work buffers): the step then needs
+    no backup copy to stay all or nothing. The arrays come from the parameter's own
     array module (``backend.namespace(param)``): NumPy arrays get NumPy state, CuPy arrays CuPy state.
     """
 
     work_buffers = 1
     decoupled_weight_decay = False
+    staged = False                # True: update() writes the new values into a Staging, see step()
 
     def __init__(self, learning_rate: LearningRate = 0.01, clipnorm: float | None = None,
                  clipvalue: float | None = None, global_clipnorm: float | None = None,
@@ -116,41 +132,110 @@ class Optimizer:
     def step(self, parameters: Iterable[tuple[Any, Any]]) -> bool:
         """One update of every (param, grad) pair, in place, all or nothing; returns whether it was applied.
 
-        The parameters, the slots and the scalar state are copied first (into buffers kept between steps).
-        An update that leaves any of them NaN or infinite is rolled back (returns False; ``last_step_finite``
-        is False); an exception raised during the update (a KeyboardInterrupt) rolls it back and propagates.
-        While ``stepping`` is True, fit's Ctrl-C and SIGTERM handlers wait for the step to end.
+        An update that would leave a parameter or a slot NaN or infinite is not applied (returns False;
+        ``last_step_finite`` is False); an exception raised during the update (a KeyboardInterrupt) leaves
+        everything as it was and propagates. While ``stepping`` is True, fit's Ctrl-C and SIGTERM handlers
+        wait for the step to end.
+
+        A ``staged`` optimizer (all of scratchnn's) computes the new values beside the old ones (``update``
+        gets a ``Staging`` as its scratch), checks them, then commits them: a copy of each parameter, the
+        slots swapped with their spares; nothing to undo. Any other subclass updates in place, after a copy
+        of the parameters, the slots and the scalar state (into buffers kept between steps) that a
+        non-finite result or an exception restores.
         """
         parameters = list(parameters)
         params = [p for p, _ in parameters]
         grads = self.clip([g for _, g in parameters])
         if not self.slots:
             self.slots = [self.create_slots(p) for p in params]
-        count = self.work_buffers + (self.weight_decay > 0 and not self.decoupled_weight_decay)
+        count = self.work_buffers + (self.weight_decay > 0 and not self.decoupled_weight_decay) + self.staged
         if len(self._scratch) != len(params) or any(len(buffers) != count for buffers in self._scratch[:1]):
             self._check_slots(params)
             self._scratch = [namespace(p).empty((count, *p.shape), dtype=p.dtype) for p in params]
         lr = self.current_learning_rate()
         self.stepping = True
         try:
-            arrays = [*params, *(array for slots in self.slots for array in slots.values())]
-            scalars = self._save(arrays)
-            try:
-                with np.errstate(over="ignore", invalid="ignore"):     # a non-finite result is undone below
-                    self.begin_step()
-                    for param, grad, slots, scratch in zip(params, grads, self.slots, self._scratch):
-                        self.update(param, grad, slots, lr, scratch)
-                    self.last_step_finite = all(_finite(array) for array in arrays)
-            except BaseException:
-                self._restore(arrays, scalars)
-                raise
-            if not self.last_step_finite:
-                self._restore(arrays, scalars)
-                return False
-            self.iterations += 1
-            return True
+            if self.staged:
+                return self._staged_step(params, grads, lr)
+            return self._backed_up_step(params, grads, lr)
         finally:
             self.stepping = False
+
+    def _staged_step(self, params, grads, lr):
+        scalars = self._scalars()
+        spares = self._spares()
+        try:
+            with errstate(over="ignore", invalid="ignore"):     # a non-finite result is not committed
+                self.begin_step()
+                staged = []
+                for param, grad, slots, scratch, spare in zip(params, grads, self.slots, self._scratch, spares):
+                    staging = Staging(scratch[0], spare, scratch[1:])
+                    self.update(param, grad, slots, lr, staging)
+                    staged.append(staging)
+                finite = all(_finite(staging.param) and all(_finite(a) for a in staging.slots.values())
+                             for staging in staged)
+        except BaseException:
+            vars(self).update(scalars)                             # begin_step's shared state
+            raise
+        self.last_step_finite = finite
+        if not finite:
+            vars(self).update(scalars)
+            return False
+        try:
+            self._commit(params, staged)
+        finally:
+            self.iterations += 1                                   # the commit always completes
+        return True
+
+    def _commit(self, params, staged):
+        """New values in: each parameter copied, its slots swapped with the spares. Only copies run here; an
+        exception arriving in the middle (a signal) finishes the commit before it propagates."""
+        pending = list(zip(params, staged, self.slots))
+        try:
+            while pending:
+                param, staging, slots = pending[0]
+                param[...] = staging.param
+                for name, new in staging.slots.items():
+                    staging.slots[name], slots[name] = slots[name], new
+                pending.pop(0)
+        except BaseException:
+            for param, staging, slots in pending:
+                param[...] = staging.param
+                for name, new in staging.slots.items():
+                    staging.slots[name], slots[name] = slots[name], new
+            raise
+
+    def _spares(self):
+        """Per parameter, an array beside each slot (same shape, dtype and module) that receives its new value."""
+        spares = getattr(self, "_spare", None)
+        if spares is None or len(spares) != len(self.slots) or any(
+                spare.keys() != slots.keys() or any(type(spare[k]) is not type(a) or spare[k].shape != a.shape
+                                                    or spare[k].dtype != a.dtype for k, a in slots.items())
+                for spare, slots in zip(spares, self.slots)):
+            spares = self._spare = [{k: namespace(a).empty_like(a) for k, a in slots.items()} for slots in self.slots]
+        return spares
+
+    def _backed_up_step(self, params, grads, lr):
+        arrays = [*params, *(array for slots in self.slots for array in slots.values())]
+        scalars = self._save(arrays)
+        try:
+            with errstate(over="ignore", invalid="ignore"):     # a non-finite result is undone below
+                self.begin_step()
+                for param, grad, slots, scratch in zip(params, grads, self.slots, self._scratch):
+                    self.update(param, grad, slots, lr, scratch)
+                self.last_step_finite = all(_finite(array) for array in arrays)
+        except BaseException:
+            self._restore(arrays, scalars)
+            raise
+        if not self.last_step_finite:
+            self._restore(arrays, scalars)
+            return False
+        self.iterations += 1
+        return True
+
+    def _scalars(self):
+        return {key: value for key, value in vars(self).items()
+                if isinstance(value, (int, float)) and key not in ("stepping", "last_step_finite")}
 
     def _save(self, arrays):
         """Copy the arrays into the backup buffers (made once) and return the scalar state."""
@@ -159,8 +244,7 @@ class Optimizer:
             backup = self._backup = [namespace(a).empty_like(a) for a in arrays]
         for saved, array in zip(backup, arrays):
             saved[...] = array
-        return {key: value for key, value in vars(self).items()
-                if isinstance(value, (int, float)) and key not in ("stepping", "last_step_finite")}
+        return self._scalars()
 
     def _restore(self, arrays, scalars):
         for saved, array in zip(self._backup, arrays):
@@ -173,7 +257,7 @@ class Optimizer:
             raise ValueError(f"{owner} holds state for {len(self.slots)} parameters but was given {len(params)}: "
                              "an optimizer steps the parameters of one model; create a new one for another")
         for i, (param, slots) in enumerate(zip(params, self.slots)):
-            expected = sorted(self.create_slots(np.empty(0, param.dtype)))    # the names only (host side)
+            expected = sorted(self.create_slots(namespace(param).empty(0, dtype=param.dtype)))   # the names only
             if sorted(slots) != expected:
                 raise ValueError(f"{owner}: the state of parameter {i} holds {sorted(slots)}, but this optimizer "
                                  f"keeps {expected}: load the state of an optimizer with the same settings")

@@ -23,25 +23,28 @@ class SGD(Optimizer):
         if self.nesterov and self.momentum == 0:
             raise ValueError("SGD: nesterov=True needs a momentum > 0, got momentum=0")
 
+    staged = True                                                            # see Optimizer.step
+    work_buffers = 0                                                         # the new parameter is enough
+
     def create_slots(self, param) -> dict[str, Any]:
         return {"momentum": namespace(param).zeros_like(param)} if self.momentum else {}
 
     def update(self, param, grad, slots, lr, scratch) -> None:
         xp = namespace(param)
-        work = scratch[0]
-        grad = self.l2_gradient(param, grad, scratch)
+        out = scratch.param
+        grad = self.l2_gradient(param, grad, scratch.work)
         direction = grad
         if self.momentum:
-            velocity = slots["momentum"]
-            velocity *= self.momentum                                        # v = mu v + g
+            velocity = scratch.slots["momentum"]
+            xp.multiply(slots["momentum"], self.momentum, out=velocity)      # v = mu v + g
             velocity += grad
             direction = velocity
             if self.nesterov:
-                xp.multiply(velocity, self.momentum, out=work)               # d = g + mu v
-                work += grad
-                direction = work
-        xp.multiply(direction, lr, out=work)                                 # p = p - lr d
-        param -= work
+                xp.multiply(velocity, self.momentum, out=out)                # d = g + mu v
+                out += grad
+                direction = out
+        xp.multiply(direction, lr, out=out)                                  # p = p - lr d
+        xp.subtract(param, out, out=out)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from .. import losses, metrics, optim, registry
+from ..backend import namespace, to_numpy
 from ..validation import check_file_suffix
 from .archive import (CONFIG_MEMBER, READ_ERRORS, ModelFileError, PathOrStream, open_archive, problems, read_array,
                       read_config_json, reading, write_archive)
@@ -36,11 +37,12 @@ __all__ = ["save_model", "load_model", "save_weights", "load_weights", "ModelFil
 
 
 # ---- writing -------------------------------------------------------------------------------------
-def save_model(model: Any, path: PathOrStream) -> None:
+def save_model(model: Any, path: PathOrStream, training_state: dict | None = None) -> None:
     """Write architecture, compile settings, optimizer state, generator state and arrays to ``path``.
 
     ``path`` is a file name (written atomically: a crash leaves the old file or the new one) or a
     binary stream open for writing (which the caller owns, e.g. one from ``saving.files.atomic_file``).
+    ``training_state`` (JSON values: BackupAndRestore's epoch and history) is kept in config.json.
     """
     check_file_suffix(path, ".snn", "save", "scratchnn writes its own model file (a zip of JSON and .npy), "
                       "not that format; for ONNX use scratchnn.saving.export_onnx(model, 'model.onnx')")
@@ -53,6 +55,8 @@ def save_model(model: Any, path: PathOrStream) -> None:
               "weights": manifest}
     if getattr(model, "metadata", None):               # what the model's user keeps with it (a text vocabulary)
         config["metadata"] = _metadata(model.metadata, path)
+    if training_state is not None:
+        config["training_state"] = json.loads(json.dumps(training_state))
     write_archive(path, config, {**arrays, **slot_arrays})
 
 
@@ -100,7 +104,7 @@ def _layer_arrays(model):
         for kind in _ARRAY_KINDS:
             owned = getattr(layer, kind)
             entry[kind] = {name: _describe_array(array) for name, array in owned.items()}
-            arrays.update({_member(index, kind, name): array for name, array in owned.items()})
+            arrays.update({_member(index, kind, name): to_numpy(array) for name, array in owned.items()})  # host copies
         if entry["params"] or entry["buffers"]:
             manifest.append(entry)
     return manifest, arrays
@@ -149,10 +153,10 @@ def _optimizer_state(model):
         return None, {}
     state = dict(model.optimizer.state_dict())
     slots = state.pop("slots")
-    arrays = {_slot_member(i, name): np.asarray(value) for i, slot in enumerate(slots)
+    arrays = {_slot_member(i, name): to_numpy(value) for i, slot in enumerate(slots)
               for name, value in slot.items()}
     config = {**optim.serialize(model.optimizer), "state": state,
-              "slots": [{name: _describe_array(np.asarray(value)) for name, value in slot.items()}
+              "slots": [{name: _describe_array(value) for name, value in slot.items()}
                         for slot in slots]}
     return config, arrays
 
@@ -277,7 +281,7 @@ def _load_layer_arrays(archive, model, manifest, path, by_name):
                 array = read_array(archive, _member(entry["index"], kind, name), target.shape, target.dtype, path)
                 loaded.append((target, array))
     for target, array in loaded:
-        target[...] = array
+        target[...] = namespace(target).asarray(array)              # the file's host array -> the model's device
 
 
 def _restore_compile(archive, model, config, path):

@@ -26,6 +26,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from .._version import __version__
+from ..cli.inputs import expected_range
 from ..cli.model import class_count, class_probabilities
 from .batching import Batcher
 from .explaining import explain_sample, heat_map_png, picture_of
@@ -151,6 +152,7 @@ def create_app(model, settings: Settings | None = None) -> Starlette:
             "input_shape": list(model.input_shape), "output_shape": list(model.output_shape),
             "dtype": str(np.dtype(model.dtype)), "classes": len(labels), "class_names": labels,
             "image": list(picture) if picture else None, "parameters": model.count_params(),
+            "pixels": expected_range(model),         # "0..255": the model rescales; "[0, 1]": send them scaled
             "layers": [{"name": layer.name, "type": type(layer).__name__,
                         "output_shape": [None if d is None else int(d) for d in layer.output_shape],
                         "parameters": layer.count_params()} for layer in model.layers],

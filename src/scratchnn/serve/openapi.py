@@ -5,9 +5,9 @@ ERROR = {"description": "a request the server refuses, as one line",
          "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 SAMPLES_BODY = {
     "required": True,
-    "description": "JSON {\"inputs\": one sample or a list of samples}; a .npy file (one sample or a batch; uint8 is "
-                   "scaled to [0, 1]); an image (PNG, JPEG, ...: grayscale, resized, ink made bright as in "
-                   "`scratchnn predict`); or a multipart form with one file field holding either.",
+    "description": "JSON {\"inputs\": one sample or a list of samples}; a .npy file (one sample or a batch, values as "
+                   "stored); an image (PNG, JPEG, ...: grayscale pixels 0..255, ink made bright and framed "
+                   "as in `scratchnn predict`); or a multipart form with one file field holding either.",
     "content": {
         "application/json": {"schema": {"type": "object", "required": ["inputs"],
                                         "properties": {"inputs": {"type": "array", "items": {}}}},

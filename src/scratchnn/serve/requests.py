@@ -2,8 +2,9 @@
 
 The files are read by the command line's own readers (``scratchnn.cli.inputs``, which read files by path:
 an upload is written to a temporary file first): a .npy upload follows the rules of ``scratchnn predict
-x.npy`` (one sample or a batch, uint8 scaled to [0, 1]) and an image the rules of ``scratchnn predict
-digit.png`` (grayscale, ink made bright on a dark ground, resized with Pillow). Every problem is an
+x.npy`` (one sample or a batch, values as stored) and an image the rules of ``scratchnn predict
+digit.png`` (grayscale pixels 0..255, ink made bright on a dark ground, framed as MNIST's digits). Values
+reach the model as sent: its first layer (a Rescaling) does any scaling. Every problem is an
 ``ApiError``: an HTTP status and one line, which the app sends as ``{"error": "..."}``.
 """
 from __future__ import annotations

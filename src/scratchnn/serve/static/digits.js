@@ -8,7 +8,7 @@ const digits = (() => {
   const overlay = document.getElementById("overlay");
   const preview = document.getElementById("model-input");
   const pen = board.getContext("2d", {willReadFrequently: true});
-  const state = {drawing: false, last: null, inFlight: false, again: false, side: 28, usable: true,
+  const state = {pixelScale: 1, drawing: false, last: null, inFlight: false, again: false, side: 28, usable: true,
                  transform: null, input: null, result: null, updates: 0};
 
   function clearBoard() {
@@ -157,7 +157,7 @@ const digits = (() => {
     const method = document.getElementById("explain-method").value;
     try {
       const result = await scratchnn.postJSON(`/v1/explain?method=${method}&format=json&steps=16`,
-                                              {inputs: Array.from(input)});
+                                              {inputs: Array.from(input, (v) => v * state.pixelScale)});
       state.result = result;
       state.updates += 1;
       showProbabilities(result.probabilities);
@@ -206,6 +206,7 @@ const digits = (() => {
       return;
     }
     state.side = image[0];
+    state.pixelScale = model.pixels === "0..255" ? 255 : 1;     // the model's Rescaling takes pixels 0..255
     showProbabilities(null);
   });
   return state;
