@@ -172,7 +172,8 @@ def peak_memory(network, batch_size):
 
 def latency(network, calls=LATENCY_CALLS, budget=5.0):
     """Median seconds of one single-sample prediction: scratchnn predict, torch eager, onnxruntime
-    (``calls`` of each, interleaved, or fewer when they take more than ``budget`` seconds in all)."""
+    (``calls`` of each, one library after the other, or fewer when one takes more than its share of
+    ``budget`` seconds)."""
     import onnxruntime
 
     _, _, x = digits(network)
@@ -194,15 +195,18 @@ def latency(network, calls=LATENCY_CALLS, budget=5.0):
             "onnxruntime": lambda: session.run(None, {name: one})}
     np.testing.assert_allclose(runs["onnxruntime"]()[0], runs["scratchnn"](), atol=1e-4)
     times = {key: [] for key in runs}
-    end = time.perf_counter() + budget
-    for _ in range(calls):                                              # interleaved call by call
-        if time.perf_counter() > end and len(times["scratchnn"]) >= 20:
-            break
-        for key, run in runs.items():
+    for key, run in runs.items():           # each library in its own block, after a warm-up: interleaving call by
+        for _ in range(10):                 # call lets one library's spinning threads (OpenBLAS's, PyTorch's
+            run()                           # OpenMP) hold the cores the next call needs
+        end = time.perf_counter() + budget / len(runs)
+        for _ in range(calls):
+            if time.perf_counter() > end and len(times[key]) >= 20:
+                break
             start = time.perf_counter()
             run()
             times[key].append(time.perf_counter() - start)
-    return {key: float(np.median(values)) for key, values in times.items()} | {"calls": len(times["scratchnn"])}
+    return {key: float(np.median(values)) for key, values in times.items()} | {
+        "calls": min(len(values) for values in times.values())}
 
 
 def profile(network, batch_size, top=10):
