@@ -190,19 +190,21 @@ class Optimizer:
     def _commit(self, params, staged):
         """New values in: each parameter copied, its slots swapped with the spares. Only copies run here; an
         exception arriving in the middle (a signal) finishes the commit before it propagates."""
-        pending = list(zip(params, staged, self.slots))
+        pending = list((param, staging, slots, dict(staging.slots))    # each item's new slot arrays, fixed
+                       for param, staging, slots in zip(params, staged, self.slots))     # before any swap
+
+        def commit(param, staging, slots, new_slots):           # idempotent: a slot already swapped is left
+            param[...] = staging.param
+            for name, new in new_slots.items():
+                if slots[name] is not new:
+                    staging.slots[name], slots[name] = slots[name], new
         try:
             while pending:
-                param, staging, slots = pending[0]
-                param[...] = staging.param
-                for name, new in staging.slots.items():
-                    staging.slots[name], slots[name] = slots[name], new
+                commit(*pending[0])
                 pending.pop(0)
         except BaseException:
-            for param, staging, slots in pending:
-                param[...] = staging.param
-                for name, new in staging.slots.items():
-                    staging.slots[name], slots[name] = slots[name], new
+            for item in pending:
+                commit(*item)
             raise
 
     def _spares(self):
