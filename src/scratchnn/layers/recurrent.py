@@ -95,6 +95,8 @@ class RNN(Layer):
 
     # ---- forward and backward ------------------------------------------------------------------------
     def __call__(self, x, training=False, mask=None, initial_state=None):
+        if mask is None and initial_state is None:          # also a call on a symbolic tensor (a functional model)
+            return super().__call__(x, training=training)
         if not self.built:
             self.build(tuple(x.shape[1:]), backend.make_rng(None))
         return self.forward(x, training=training, mask=mask, initial_state=initial_state)

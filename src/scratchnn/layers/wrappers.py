@@ -107,6 +107,8 @@ class Bidirectional(Wrapper):
         return self.output_shape
 
     def __call__(self, x, training=False, mask=None, initial_state=None):
+        if mask is None and initial_state is None:          # also a call on a symbolic tensor (a functional model)
+            return super().__call__(x, training=training)
         if not self.built:
             self.build(tuple(x.shape[1:]))
         return self.forward(x, training=training, mask=mask, initial_state=initial_state)

@@ -20,7 +20,7 @@ from ..layers.base import Layer, shape_str
 from ..registry import layer_class, register_model
 from .device import DeviceMixin
 from .graph import Input, Node, SymbolicTensor, call_layer, none_shape, topological_nodes
-from .sequential import Sequential
+from .sequential import Sequential, forward_with_mask, output_mask
 from .trainer import Trainer
 
 
@@ -189,10 +189,14 @@ class Model(DeviceMixin, Trainer):
     def forward(self, x, training: bool = False):
         """The outputs for x (one array, or a list in output order); training: each layer records."""
         values = self._as_input(x) + [None] * (self._slots - len(self.inputs))
+        masks = [None] * self._slots                  # padding masks (Embedding(mask_zero=True)), as in Sequential
         with backend.shared_work(len(values[0]) * self._widest):
             for layer, sources, target, multiple, _ in self._steps:
-                values[target] = layer.forward([values[i] for i in sources] if multiple else values[sources[0]],
-                                               training=training)
+                if multiple:                          # a merge: its inputs' masks are not combined
+                    values[target] = layer.forward([values[i] for i in sources], training=training)
+                    continue
+                values[target] = forward_with_mask(layer, values[sources[0]], masks[sources[0]], training)
+                masks[target] = output_mask(layer, values[sources[0]], masks[sources[0]])
         outputs = [values[i] for i in self._output_slots]
         return outputs[0] if len(outputs) == 1 else outputs
 

@@ -13,6 +13,18 @@ from .plan import execution_order
 from .trainer import Trainer
 
 
+def forward_with_mask(layer, x, mask, training):
+    """layer.forward(x), given the padding mask of x when there is one and the layer reads masks."""
+    if mask is not None and getattr(layer, "supports_masking", False):
+        return layer.forward(x, training=training, mask=mask)
+    return layer.forward(x, training=training)
+
+
+def output_mask(layer, x, mask):
+    """The mask of the layer's output: what its compute_mask makes of its input's (None if it has none)."""
+    return layer.compute_mask(x, mask) if hasattr(layer, "compute_mask") else None
+
+
 @register_model
 class Sequential(DeviceMixin, Trainer):
     """Layers applied in order; the output of one is the input of the next (seed 004's Network).
@@ -155,12 +167,8 @@ class Sequential(DeviceMixin, Trainer):
         mask = None                 # padding (Embedding(mask_zero=True)), passed to the layers that take one
         with backend.shared_work(len(x) * self._widest):
             for i in self._order:
-                layer = self.layers[i]
-                if mask is not None and getattr(layer, "supports_masking", False):
-                    x, x_in = layer.forward(x, training=training, mask=mask), x
-                else:
-                    x, x_in = layer.forward(x, training=training), x
-                mask = layer.compute_mask(x_in, mask) if hasattr(layer, "compute_mask") else None
+                x, x_in = forward_with_mask(self.layers[i], x, mask, training), x
+                mask = output_mask(self.layers[i], x_in, mask)
         return (x, x_in) if with_last_input else x
 
     def __call__(self, x, training: bool = False):

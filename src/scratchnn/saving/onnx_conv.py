@@ -193,9 +193,15 @@ def _import_conv_transpose(importer, node):
                 continue
             if shape[:2] == outs and layer.crops[0] == starts:
                 return importer.add(layer, kernel=weights.transpose(2, 3, 1, 0), **bias)
-    importer.fail(f"ConvTranspose node {node.name!r}: pads {pads} with output_padding {extras} (an output of "
-                  f"{list(outs)} starting at {list(starts)} of the full result) match no Conv2DTranspose: 'valid', or "
-                  "TensorFlow's 'same', with an output_padding smaller than the stride")
+    try:        # any other window (PyTorch's padding=1, output_padding=1): the whole scatter, then a crop
+        layer = layer_class("Conv2DTranspose")(filters, kernel_size, strides=strides, padding="valid",
+                                               output_padding=tuple(extras),  # out = full + extra
+                                               dilation_rate=dilations, use_bias=bool(bias))
+        layer.compute_output_shape(importer.shape)
+    except ValueError as error:
+        importer.fail(f"ConvTranspose node {node.name!r}: pads {pads} with output_padding {extras}: {error}")
+    importer.add(layer, kernel=weights.transpose(2, 3, 1, 0), **bias)
+    importer.add(layer_class("Cropping2D")(((pads[0], pads[2]), (pads[1], pads[3]))))
 
 
 def _transpose_pads(importer, node, attributes, fulls, extras, strides):

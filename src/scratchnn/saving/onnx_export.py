@@ -19,6 +19,7 @@ from ..layers.conv import window_geometry
 from .files import atomic_file
 from ..validation import check_file_suffix
 from .onnx_common import DEFAULT_OPSET, INPUT_NAME, OUTPUT_NAME, TO_NCHW, TO_NHWC
+from .onnx_export_mask import export_layer
 from .onnx_registry import exporters, onnx_exporter
 
 SQRT_2 = math.sqrt(2.0)
@@ -34,6 +35,7 @@ class _GraphBuilder:
         self.onnx, self.dtype, self.opset = onnx, dtype, opset
         self.nodes, self.initializers = [], []
         self.channels_first = False
+        self.mask = None                # the padding mask of the tensor being exported (onnx_export_mask.py)
         self.count = 0
 
     def fresh(self, hint):
@@ -84,7 +86,7 @@ def export(model: Any, path: Union[str, os.PathLike, IO[bytes]], opset: int = DE
         if exporter is None:
             raise ValueError(f"export: no ONNX form for layer {index} ({layer.describe()}); supported: "
                              f"{sorted(table)}")
-        x = exporter(builder, layer, x, layer.name or f"{index}_{type(layer).__name__.lower()}")
+        x = export_layer(builder, exporter, layer, x, layer.name or f"{index}_{type(layer).__name__.lower()}")
     x = builder.channels(x, len(model.output_shape) + 1, first=False)
     builder.nodes.append(onnx.helper.make_node("Identity", [x], [OUTPUT_NAME], name=OUTPUT_NAME))
     elem_type = onnx.helper.np_dtype_to_tensor_dtype(dtype)

@@ -20,6 +20,7 @@ import hashlib
 import numpy as np
 
 from .onnx_common import TO_NCHW
+from .onnx_export_mask import export_layer
 from .onnx_registry import exporters, merge_exporters, onnx_exporter, onnx_merge
 
 __all__ = ["export_graph"]
@@ -98,6 +99,7 @@ def graph_proto(model, onnx, dtype, opset):
     output_names = list(model.output_names)
     builder = _builder_class()(onnx, dtype, opset, input_names + output_names)
     tensors = {id(t): (name, False) for t, name in zip(model.inputs, input_names)}     # id -> (name, NCHW?)
+    masks = {}                                                     # id -> the tensor's padding mask, if any
     for index, node in enumerate(model.nodes):
         layer = node.layer
         kind = type(layer).__name__
@@ -121,8 +123,9 @@ def graph_proto(model, onnx, dtype, opset):
             if exporter is None:
                 raise ValueError(f"export: no ONNX form for {layer.describe()}; supported: "
                                  f"{sorted(set(table) | set(merge_table))}")
-            builder.channels_first = sources[0][1]
-            y = exporter(builder, layer, sources[0][0], hint)
+            builder.channels_first, builder.mask = sources[0][1], masks.get(id(node.inputs[0]))
+            y = export_layer(builder, exporter, layer, sources[0][0], hint)
+            masks[id(node.output)], builder.mask = builder.mask, None
         activation = getattr(layer, "activation", None)            # Dense(8, activation="relu") in a Model
         if activation is not None:
             y = table[type(activation).__name__](builder, activation, y, f"{hint}_{type(activation).__name__}")

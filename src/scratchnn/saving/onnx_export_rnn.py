@@ -8,13 +8,15 @@ graph transposes around them. Weights: ONNX's W is (directions, gates * units, f
 our kernel per direction, with ONNX's gate order: LSTM i, o, f, c (ours, Keras's, i, f, c, o); GRU z, r, h
 (the same as ours); B is [input bias, recurrent bias]. GRU's reset_after is linear_before_reset=1.
 go_backwards is direction="reverse", whose Y is in time order: ours is in the order read, so it is flipped.
-Masks are not exported (ONNX has only sequence lengths).
+With a padding mask (Embedding(mask_zero=True)) each direction reads only the real steps: see
+onnx_export_mask.py.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ..registry import layer_class
+from .onnx_export_mask import embedding_mask, last_output, real_steps_first, sequence_outputs
 from .onnx_registry import exporters, onnx_exporter, onnx_importer
 
 ONNX_ACTIVATIONS = {"tanh": "Tanh", "sigmoid": "Sigmoid", "relu": "Relu"}
@@ -49,8 +51,9 @@ def _direction_weights(layer):
     return kernel, recurrent, bias
 
 
-def _operator(builder, layers, x, hint, direction):
-    """The ONNX recurrent node for one or two directions: returns (Y, Y_h); x is (T, N, features)."""
+def _operator(builder, layers, x, hint, direction, lengths=None):
+    """The ONNX recurrent node for one or two directions: returns (Y, Y_h); x is (T, N, features), lengths the
+    steps each sample has (int32 (N,); None: all T)."""
     first = layers[0]
     kind = type(first).__name__
     if first.return_state:
@@ -58,7 +61,7 @@ def _operator(builder, layers, x, hint, direction):
                          "passes one output on, export the model without it")
     weights = [_direction_weights(layer) for layer in layers]
     inputs = [x] + [builder.constant(f"{hint}_{name}", np.stack([w[i] for w in weights]))
-                    for i, name in enumerate(("W", "R", "B"))]
+                    for i, name in enumerate(("W", "R", "B"))] + ([] if lengths is None else [lengths])
     attributes = {"hidden_size": first.units, "direction": direction}
     act = _activation(first, first.activation_name)
     if kind == "SimpleRNN":
@@ -106,8 +109,24 @@ def _outputs(builder, layer, y, y_h, index, hint):
     return _direction(builder, f"{hint}_Y_h", y_h, index, 0)
 
 
+def _masked(builder, layer, x, mask, hint):
+    """One direction reading only the real steps of (N, T, features) x: (N, units), or (N, T, units) in the order
+    read (see onnx_export_mask.py)."""
+    if layer.go_backwards:                                           # read backwards: x and its mask flipped
+        x, mask = _flip_time(builder, f"{hint}_x", x), _flip_time(builder, f"{hint}_mask", mask)
+    compact, lengths, counts, cumulative = real_steps_first(builder, x, mask, layer.input_shape[0], hint)
+    y, y_h = _operator(builder, [layer], _time_major(builder, compact, hint), hint, "forward", lengths)
+    if not layer.return_sequences:
+        return last_output(builder, _direction(builder, f"{hint}_Y_h", y_h, 0, 0), counts, f"{hint}_last")
+    sequence = builder.node("Transpose", [_direction(builder, f"{hint}_Y", y, 0, 1)], f"{hint}_batch_major",
+                            perm=[1, 0, 2])
+    return sequence_outputs(builder, sequence, cumulative, mask, layer.zero_output_for_mask, f"{hint}_steps")
+
+
 @onnx_exporter("SimpleRNN", "LSTM", "GRU")
 def export_recurrent(builder, layer, x, hint):
+    if builder.mask is not None:
+        return _masked(builder, layer, x, builder.mask, hint)
     y, y_h = _operator(builder, [layer], _time_major(builder, x, hint), hint,
                        "reverse" if layer.go_backwards else "forward")
     return _outputs(builder, layer, y, y_h, 0, hint)
@@ -118,9 +137,15 @@ def export_bidirectional(builder, layer, x, hint):
     forward, backward = layer.forward_layer, layer.backward_layer
     if forward.go_backwards or not backward.go_backwards:
         raise ValueError(f"export: {layer.describe()} must read forwards, then backwards (ONNX's bidirectional)")
-    y, y_h = _operator(builder, [forward, backward], _time_major(builder, x, hint), hint, "bidirectional")
-    y_f, y_b = (_outputs(builder, forward, y, y_h, 0, f"{hint}_forward"),
-                _outputs(builder, forward, y, y_h, 1, f"{hint}_backward"))  # ONNX's reverse Y: in time order
+    if builder.mask is not None:                                     # each direction over the real steps
+        y_f, y_b = (_masked(builder, forward, x, builder.mask, f"{hint}_forward"),
+                    _masked(builder, backward, x, builder.mask, f"{hint}_backward"))
+        if forward.return_sequences:
+            y_b = _flip_time(builder, f"{hint}_backward_in_time", y_b)         # back in time order
+    else:
+        y, y_h = _operator(builder, [forward, backward], _time_major(builder, x, hint), hint, "bidirectional")
+        y_f, y_b = (_outputs(builder, forward, y, y_h, 0, f"{hint}_forward"),
+                    _outputs(builder, forward, y, y_h, 1, f"{hint}_backward"))  # ONNX's reverse Y: in time order
     if layer.merge_mode == "concat":
         return builder.node("Concat", [y_f, y_b], hint, axis=-1)
     if layer.merge_mode == "sum":
@@ -135,9 +160,8 @@ def export_bidirectional(builder, layer, x, hint):
 
 @onnx_exporter("Embedding")
 def export_embedding(builder, layer, x, hint):
-    if layer.mask_zero:
-        raise ValueError(f"export: {layer.describe()} has mask_zero=True; ONNX's recurrent operators take "
-                         "sequence lengths, not masks, so masked models are not exported")
+    if layer.mask_zero:                                              # id 0 is padding: the mask ids != 0
+        builder.mask = embedding_mask(builder, x, hint)
     return builder.node("Gather", [builder.constant(f"{hint}_embeddings", layer.params["embeddings"]), x], hint,
                         axis=0)                                                       # y = E[ids]
 

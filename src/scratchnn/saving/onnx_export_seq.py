@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from ..layers.attention import LARGE_NEGATIVE
+from .onnx_export_mask import attention_padding, masked_average
 from .onnx_registry import onnx_exporter
 
 TO_CHANNELS_FIRST = TO_STEPS_FIRST = [0, 2, 1]      # (N, T, C) <-> (N, C, T): the same swap both ways
@@ -58,6 +59,8 @@ def _export_pooling1d(op_type, **attributes):
 
 def _export_global_pooling1d(op_type):
     def exporter(builder, layer, x, hint):
+        if builder.mask is not None and op_type == "ReduceMean":                # the mean over the real steps
+            return masked_average(builder, x, builder.mask, layer.keepdims, hint)
         return _reduce(builder, op_type, x, [1], hint, layer.keepdims)          # over the steps
     return exporter
 
@@ -114,11 +117,17 @@ def _export_attention(builder, layer, x, hint):
     key_t = builder.node("Transpose", [project("key")], f"{hint}_k_t", perm=[0, 2, 3, 1])          # (N, h, d, S)
     value = builder.node("Transpose", [project("value")], f"{hint}_v", perm=[0, 2, 1, 3])          # (N, h, S, d)
     logits = builder.node("MatMul", [query, key_t], f"{hint}_logits")                              # (N, h, T, S)
+    allowed = None                                                           # the pairs (t, s) that may attend
     if layer.use_causal_mask:
         steps = layer.input_shape[0]
-        allowed = np.arange(steps)[:, None] >= np.arange(steps)[None, :]                           # s <= t
-        logits = builder.node("Where", [builder.constant(f"{hint}_causal", allowed, dtype=bool), logits,
-                                        builder.constant(f"{hint}_masked", LARGE_NEGATIVE)], f"{hint}_masked_logits")
+        allowed = builder.constant(f"{hint}_causal", np.arange(steps)[:, None] >= np.arange(steps)[None, :],
+                                   dtype=bool)                                                     # s <= t
+    if builder.mask is not None:                                  # padding: a padded step neither reads nor is read
+        padding = attention_padding(builder, builder.mask, hint)                                   # (N, 1, T, S)
+        allowed = padding if allowed is None else builder.node("And", [padding, allowed], f"{hint}_allowed")
+    if allowed is not None:
+        logits = builder.node("Where", [allowed, logits, builder.constant(f"{hint}_masked", LARGE_NEGATIVE)],
+                              f"{hint}_masked_logits")
     weights = builder.node("Softmax", [logits], f"{hint}_weights", axis=-1)
     attended = builder.node("MatMul", [weights, value], f"{hint}_attended")                        # (N, h, T, d_v)
     joined = builder.node("Reshape", [builder.node("Transpose", [attended], f"{hint}_steps_first", perm=[0, 2, 1, 3]),
