@@ -8,18 +8,18 @@
 
 A block is conv-BN-ReLU-conv-BN plus its input (or its 1x1 strided projection, with BN), then ReLU.
 SGD with Nesterov momentum 0.9 and weight decay 5e-4, the 1cycle learning-rate schedule (peak 0.1),
-random horizontal flips. The last 6,000 training images are held out for validation; the test set is
-used once, at the end.
+random horizontal flips (and, with --shift S, moves of up to S pixels each way: a random crop of the image inside a
+zero border). The last 6,000 training images are held out for validation; the test set is used once, at the end.
 
 The same architecture in PyTorch starts from the same weights (copied, then checked: the forward outputs
-of both agree before training) and trains on the same batches (the same order and flips), with the same
+of both agree before training) and trains on the same batches (the same order, flips and moves), with the same
 optimizer and the same learning rate at every step. scratchnn trains first, then PyTorch (never
 interleaved: NumPy's BLAS threads would steal the cores from PyTorch's), each with the same number of
 threads. Both test accuracies and training times are printed, and their ratio.
 
 The data: `make fashion` (Debian's dataset-fashion-mnist) or --data DIR with the four IDX files.
 
-Run: python examples/fashion_resnet.py [--epochs 8] [--batch-size 128] [--limit N] [--no-torch] [--seed 0]
+Run: python examples/fashion_resnet.py [--epochs 8] [--batch-size 128] [--limit N] [--no-torch] [--seed 0] [--shift 0]
 """
 import argparse
 import os
@@ -35,6 +35,7 @@ WIDTHS = (16, 32, 64)          # channels of the three stages
 VALIDATION = 0.1               # the fraction of the training images held out
 MOMENTUM, WEIGHT_DECAY, PEAK_RATE = 0.9, 5e-4, 0.1
 BN_MOMENTUM, BN_EPSILON = 0.9, 1e-5   # PyTorch's defaults (its momentum 0.1 is 1 - ours)
+SHIFT = 0                      # pixels a training image is moved by at most, each way (--shift)
 
 
 def stage_plan(widths=WIDTHS, blocks=1):
@@ -115,17 +116,29 @@ def torch_resnet(model, plan, torch):
     return net
 
 
-def epoch_batches(x, y, batch_size, seed, epoch):
-    """The batches of one epoch, the same for both libraries: a permutation and a horizontal flip of about half
-    of the images, both drawn from (seed, epoch)."""
+def epoch_batches(x, y, batch_size, seed, epoch, shift=SHIFT):
+    """The batches of one epoch, the same for both libraries, all drawn from (seed, epoch): a permutation, a
+    horizontal flip of about half of the images, and a move of every image by up to ``shift`` pixels each way
+    (a random 28x28 crop of the image inside a zero border of ``shift`` pixels)."""
     rng = np.random.default_rng([seed, epoch])
     order = rng.permutation(len(x))
     flip = rng.random(len(x)) < 0.5
+    moves = rng.integers(0, 2 * shift + 1, size=(len(x), 2))
     for start in range(0, len(x), batch_size):
         idx = order[start:start + batch_size]
         xb = x[idx]
         xb[flip[start:start + batch_size]] = xb[flip[start:start + batch_size], :, ::-1]
+        if shift:
+            xb = random_crops(xb, moves[start:start + batch_size], shift)
         yield xb, y[idx]
+
+
+def random_crops(images, corners, border):
+    """images (N, H, W, C) inside a zero border, then the (H, W) window at corners[n] = (row, column) of image n."""
+    padded = np.pad(images, ((0, 0), (border, border), (border, border), (0, 0)))
+    windows = np.lib.stride_tricks.sliding_window_view(padded, images.shape[1:3], axis=(1, 2))  # (N, r, c, C, H, W)
+    crops = windows[np.arange(len(images)), corners[:, 0], corners[:, 1]]                       # (N, C, H, W)
+    return np.ascontiguousarray(crops.transpose(0, 2, 3, 1))
 
 
 def cpu_seconds():
@@ -147,7 +160,7 @@ class Trained:
                 f"({self.validation_seconds:.1f}s of it validation), {self.cpu:.1f}s CPU")
 
 
-def train(name, step, accuracy, data, epochs, batch_size, seed):
+def train(name, step, accuracy, data, epochs, batch_size, seed, shift=SHIFT):
     """Run ``step(xb, yb) -> loss`` over every epoch's batches, ``accuracy(x, y)`` on the validation split after
     each epoch, and time it all; prints one line per epoch."""
     (x_train, y_train), (x_val, y_val) = data
@@ -155,7 +168,7 @@ def train(name, step, accuracy, data, epochs, batch_size, seed):
     start, cpu_start = time.perf_counter(), cpu_seconds()
     for epoch in range(epochs):
         epoch_start = time.perf_counter()
-        losses = [step(xb, yb) for xb, yb in epoch_batches(x_train, y_train, batch_size, seed, epoch)]
+        losses = [step(xb, yb) for xb, yb in epoch_batches(x_train, y_train, batch_size, seed, epoch, shift)]
         validation_start = time.perf_counter()
         run.val_accuracy.append(accuracy(x_val, y_val))
         run.validation_seconds += time.perf_counter() - validation_start
@@ -167,7 +180,7 @@ def train(name, step, accuracy, data, epochs, batch_size, seed):
     return run
 
 
-def main(epochs=8, batch_size=128, limit=None, use_torch=True, seed=0, data=None):
+def main(epochs=8, batch_size=128, limit=None, use_torch=True, seed=0, data=None, shift=SHIFT):
     torch = None
     if use_torch:
         import torch
@@ -202,11 +215,11 @@ def main(epochs=8, batch_size=128, limit=None, use_torch=True, seed=0, data=None
 
     def accuracy(x, y):
         return model.evaluate(x, y, batch_size=500)["accuracy"]
-    ours = train("scratchnn", model.train_on_batch, accuracy, data, epochs, batch_size, seed)
+    ours = train("scratchnn", model.train_on_batch, accuracy, data, epochs, batch_size, seed, shift)
     ours.test_accuracy = accuracy(x_test, y_test)
     runs = [ours]
     if use_torch:
-        runs.append(train_torch(net, schedule, data, epochs, batch_size, seed, torch))
+        runs.append(train_torch(net, schedule, data, epochs, batch_size, seed, torch, shift))
         runs[1].test_accuracy = torch_accuracy(net, x_test, y_test, torch)
     for run in runs:
         print(run.line())
@@ -228,7 +241,7 @@ def torch_accuracy(net, x, y, torch):
     return float(np.mean(predicted == y))
 
 
-def train_torch(net, schedule, data, epochs, batch_size, seed, torch):
+def train_torch(net, schedule, data, epochs, batch_size, seed, torch, shift=SHIFT):
     """PyTorch's run: SGD as scratchnn's (torch.optim.SGD is the same update), the rate set from the same schedule."""
     opt = torch.optim.SGD(net.parameters(), lr=schedule(0), momentum=MOMENTUM, nesterov=True,
                           weight_decay=WEIGHT_DECAY)
@@ -245,7 +258,8 @@ def train_torch(net, schedule, data, epochs, batch_size, seed, torch):
         loss.backward()
         opt.step()
         return loss.item()
-    return train("pytorch", step, lambda x, y: torch_accuracy(net, x, y, torch), data, epochs, batch_size, seed)
+    return train("pytorch", step, lambda x, y: torch_accuracy(net, x, y, torch), data, epochs, batch_size, seed,
+                 shift)
 
 
 if __name__ == "__main__":
@@ -255,6 +269,7 @@ if __name__ == "__main__":
     parser.add_argument("--limit", type=int, default=None, help="use only the first N training and N test images")
     parser.add_argument("--no-torch", action="store_true", help="train scratchnn only")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--shift", type=int, default=SHIFT, help="move training images by up to this many pixels")
     parser.add_argument("--data", default=None, help="folder with the four Fashion-MNIST IDX files")
     args = parser.parse_args()
-    main(args.epochs, args.batch_size, args.limit, not args.no_torch, args.seed, args.data)
+    main(args.epochs, args.batch_size, args.limit, not args.no_torch, args.seed, args.data, args.shift)

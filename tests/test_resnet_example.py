@@ -111,3 +111,22 @@ def test_the_command_line_without_torch(idx_folder):
     out = subprocess.run(command, capture_output=True, text=True, check=True, timeout=120).stdout
     assert out.startswith("116 training, 12 validation, 128 test images; 1 epochs of 4 batches of 32;")
     assert "pytorch" not in out and re.search(r"^scratchnn: test accuracy ", out, re.MULTILINE)
+
+
+def test_shifted_batches_are_crops_of_the_images_inside_a_zero_border(example):
+    images = np.arange(2 * 5 * 5, dtype=np.float32).reshape(2, 5, 5, 1) + 1
+    crops = example.random_crops(images, np.array([[2, 2], [0, 4]]), 2)
+    np.testing.assert_array_equal(crops[0], images[0])                 # corner (2, 2): not moved
+    expected = np.zeros((5, 5, 1), np.float32)                         # corner (0, 4): 2 rows down, 2 columns left
+    expected[2:, :3] = images[1, :3, 2:]
+    np.testing.assert_array_equal(crops[1], expected)
+    x = np.random.default_rng(0).random((40, 28, 28, 1)).astype(np.float32)
+    labels = np.arange(40)
+    plain = list(example.epoch_batches(x, labels, 16, 0, 0, shift=0))
+    moved = list(example.epoch_batches(x, labels, 16, 0, 0, shift=2))
+    assert [len(b) for b, _ in moved] == [16, 16, 8]
+    for (xb, yb), (xm, ym) in zip(plain, moved):                       # the same order and flips, then moved
+        np.testing.assert_array_equal(yb, ym)
+        assert xm.flags.c_contiguous and xm.shape == xb.shape
+        assert np.all(xm.sum(axis=(1, 2, 3)) <= xb.sum(axis=(1, 2, 3)) + 1e-4)    # a crop loses pixels, adds 0s
+        assert np.any(xm != xb)
