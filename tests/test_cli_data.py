@@ -265,6 +265,11 @@ def test_image_layers_come_from_the_registry_and_a_config_may_begin_with_rescali
             "Cropping2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "RandomFlip",
             "RandomRotation", "RandomZoom", "RandomTranslation"} <= names
     assert not names & {"Dense", "Conv1D", "MaxPooling1D", "Flatten", "Rescaling"}
+    for name in ("Conv2D", "DepthwiseConv2D", "MaxPooling2D", "GlobalAveragePooling2D", "UpSampling2D"):
+        layer = getattr(layers, name)(*((4, 3) if "Conv" in name else ()))   # each refuses a sample of two axes
+        with pytest.raises(ValueError, match=r"expected input of shape \(N, height, width, channels\)"):
+            layer.build((5, 5))
+    assert layers.Conv1D.sample_rank == layers.GlobalAveragePooling1D.sample_rank == 2
     config = snn.Sequential([layers.Rescaling(1 / 255), layers.SeparableConv2D(4, 3), layers.GlobalAveragePooling2D(),
                              layers.Dense(10)]).get_config()
     (tmp_path / "arch.json").write_text(json.dumps(config))

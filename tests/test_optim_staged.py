@@ -109,3 +109,36 @@ def test_a_signal_during_the_commit_finishes_it_before_propagating(rng, monkeypa
     for got, want in zip(optimizer.slots, reference.slots):
         for key in want:
             np.testing.assert_array_equal(got[key], want[key])
+
+
+def test_a_signal_between_two_slot_swaps_of_one_parameter_leaves_each_slot_swapped_once(rng):
+    """Adam's m and v are swapped one after the other; an interruption right after the first swap finishes the
+    commit (v swapped, m not swapped back) before it propagates."""
+    optimizer = optim.Adam(learning_rate=0.1)
+    params, grads = _arrays(rng)
+    optimizer.step(list(zip(params, grads)))
+    expected_params = [p.copy() for p in params]
+    reference = optim.Adam(learning_rate=0.1)
+    reference.load_state_dict(optimizer.state_dict())
+    reference.step(list(zip(expected_params, grads)))
+
+    class InterruptedAfterOneSwap(dict):
+        """The first parameter's slots: a KeyboardInterrupt (as a signal would) right after the first swap."""
+        swaps = []
+
+        def __setitem__(self, key, value):
+            super().__setitem__(key, value)
+            self.swaps.append(key)
+            if len(self.swaps) == 1:
+                raise KeyboardInterrupt
+
+    optimizer.slots[0] = InterruptedAfterOneSwap(optimizer.slots[0])
+    with pytest.raises(KeyboardInterrupt):
+        optimizer.step(list(zip(params, grads)))
+    assert InterruptedAfterOneSwap.swaps == ["m", "v"]          # m once, then v when the commit finished
+    assert optimizer.iterations == 2 and not optimizer.stepping
+    for got, want in zip(params, expected_params):
+        np.testing.assert_array_equal(got, want)
+    for got, want in zip(optimizer.slots, reference.slots):
+        for key in want:
+            np.testing.assert_array_equal(got[key], want[key])

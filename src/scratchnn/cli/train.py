@@ -27,12 +27,10 @@ MLP_DROPOUT, CNN_DROPOUT = 0.2, 0.25
 
 
 def image_layers() -> tuple[str, ...]:
-    """The registered layers that take images (N, H, W, C): the 2-D convolutions, poolings, resizes and
-    paddings (their names hold "2D": Conv2D, Conv2DTranspose, MaxPooling2D...) and the augmentation layers."""
-    from ..layers.augmentation import _Augmentation
+    """The registered layers that take images (N, H, W, C) only: those whose samples have three axes
+    (``sample_rank = 3``: the 2-D convolutions, poolings, resizes and paddings, the augmentation layers)."""
     from ..registry import LAYERS
-    return tuple(sorted(name for name, cls in LAYERS.items()
-                        if "2D" in name or (isinstance(cls, type) and issubclass(cls, _Augmentation))))
+    return tuple(sorted(name for name, cls in LAYERS.items() if getattr(cls, "sample_rank", None) == 3))
 
 
 def int_list(text: str) -> tuple[int, ...]:

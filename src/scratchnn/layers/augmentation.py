@@ -50,6 +50,8 @@ def _as_config(factor):
 class _Augmentation(Layer):
     """Base: the identity at inference; in training, a transform drawn from self.rng for every image."""
 
+    sample_rank = 3                                         # images (H, W, C)
+
     def compute_output_shape(self, input_shape):
         if len(input_shape) != 3:
             raise ValueError(f"{type(self).__name__} expected images of shape (N, height, width, channels), got "

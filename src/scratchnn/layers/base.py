@@ -85,6 +85,9 @@ class Layer:
     input_kind = "float"
     #: True for a layer called on a list of inputs (the merge layers: forward(list), backward -> list)
     multiple_inputs = False
+    #: the axes of one sample the layer takes, when it takes one layout only: 3 for images (H, W, C), 2 for
+    #: sequences (T, features); None for any
+    sample_rank: int | None = None
 
     def __new__(cls, *args, **kwargs):
         if "input_shape" in kwargs or "batch_input_shape" in kwargs:     # Keras's Dense(4, input_shape=(8,))

@@ -88,6 +88,8 @@ class Conv2D(KernelLayer):
         (28, 28, 8)
     """
 
+    sample_rank = 3                                         # images (H, W, C)
+
     def __init__(self, filters, kernel_size, strides=1, padding="valid", dilation_rate=1, activation=None,
                  use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  kernel_regularizer=None, groups=1, name=None, dtype=None, trainable=True):

@@ -85,6 +85,8 @@ class Conv1D(KernelLayer):
         (20, 8)
     """
 
+    sample_rank = 2                                         # sequences (T, features)
+
     def __init__(self, filters, kernel_size, strides=1, padding="valid", dilation_rate=1, activation=None,
                  use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  kernel_regularizer=None, name=None, dtype=None, trainable=True):

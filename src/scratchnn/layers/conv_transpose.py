@@ -76,6 +76,8 @@ class Conv2DTranspose(KernelLayer):
     Shapes: input (N, H, W, C_in), output (N, H_out, W_out, filters); kernel (kh, kw, filters, C_in).
     """
 
+    sample_rank = 3                                         # images (H, W, C)
+
     def __init__(self, filters, kernel_size, strides=1, padding="valid", output_padding=None, dilation_rate=1,
                  activation=None, use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  kernel_regularizer=None, name=None, dtype=None, trainable=True):

@@ -16,6 +16,8 @@ from .conv_transpose import gather_windows, scatter_windows
 class _WindowGeometry:
     """Output shape and "same" padding as Conv2D's (TensorFlow's rule), for the depthwise layers."""
 
+    sample_rank = 3                                         # images (H, W, C)
+
     def compute_output_shape(self, input_shape):
         owner = type(self).__name__
         check_image_shape(input_shape, owner)

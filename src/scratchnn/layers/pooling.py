@@ -17,6 +17,8 @@ from .conv import as_pair, check_image_shape, check_padding, offset_slice, windo
 class Pooling2D(Layer):
     """Shared geometry of MaxPooling2D and AveragePooling2D: pool_size, strides (default pool_size), padding."""
 
+    sample_rank = 3                                         # images (H, W, C)
+
     pad_value = 0.0
 
     def __init__(self, pool_size=2, strides=None, padding="valid", name=None, dtype=None, trainable=True):
@@ -136,6 +138,8 @@ class AveragePooling2D(WindowAverage, Pooling2D):
 
 
 class GlobalPooling2D(Layer):
+    sample_rank = 3                                         # images (H, W, C)
+
     def compute_output_shape(self, input_shape):
         check_image_shape(input_shape, type(self).__name__)
         return (input_shape[2],)

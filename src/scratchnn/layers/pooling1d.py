@@ -18,6 +18,8 @@ class Pooling1D(Layer):
     """Shared geometry of MaxPooling1D and AveragePooling1D: pool_size, strides (default pool_size), padding
     ("valid" or "same", TensorFlow's rule: the odd step of padding at the end)."""
 
+    sample_rank = 2                                         # sequences (T, features)
+
     pad_value = 0.0
 
     def __init__(self, pool_size=2, strides=None, padding="valid", name=None, dtype=None, trainable=True):
@@ -99,6 +101,8 @@ class AveragePooling1D(WindowAverage, Pooling1D):
 
 class GlobalPooling1D(Layer):
     """(N, steps, C) -> (N, C), or (N, 1, C) with keepdims=True (Keras's argument)."""
+
+    sample_rank = 2                                         # sequences (T, features)
 
     def __init__(self, keepdims=False, name=None, dtype=None, trainable=True):
         super().__init__(name=name, dtype=dtype, trainable=trainable)

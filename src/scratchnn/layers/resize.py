@@ -28,6 +28,8 @@ def as_margins(name, value, owner):
 
 
 class _ImageLayer(Layer):
+    sample_rank = 3                                         # images (H, W, C)
+
     def shape_hint(self, got):
         return ": add a channel axis, x[..., None]" if len(got) == 2 else ""
 
