@@ -1,11 +1,11 @@
-"""Sequence layers in functional models: SimpleRNN / LSTM / GRU, Bidirectional and self-attention called on
-symbolic tensors, and padding masks (Embedding(mask_zero=True)) carried along the graph as a Sequential carries
-them; gradients checked in float64 with a mask in force."""
+"""Sequence layers in functional models: SimpleRNN / LSTM / GRU, Bidirectional and attention called on symbolic
+tensors (cross-attention as a layer of two or three inputs), and padding masks (Embedding(mask_zero=True))
+carried along the graph as a Sequential carries them; gradients checked in float64."""
 import numpy as np
 import pytest
 
 import scratchnn as snn
-from scratchnn import gradcheck, layers
+from scratchnn import gradcheck, initializers, layers
 from scratchnn.layers.base import recording
 
 TOL = 1e-6          # float64 central differences through two recurrent layers (measured: at most 1.4e-7)
@@ -88,3 +88,81 @@ def test_masked_functional_model_gradients():
     embeddings = dict(model.named_parameters())[next(n for n in errors if "Embedding" in n or "embedding" in n)]
     grad = analytic[next(n for n in errors if "Embedding" in n or "embedding" in n)]
     assert np.all(grad[0] == 0) and embeddings.shape == (VOCABULARY, 3)    # the padding id gets no gradient
+
+
+# ---- cross-attention: a layer of two or three inputs in a graph ---------------------------------------------
+def cross_attention_model(with_key=False, dtype=None, causal=False):
+    query, value = snn.Input(shape=(3, 4), name="query"), snn.Input(shape=(5, 6), name="value")
+    inputs = [query, value] + ([snn.Input(shape=(5, 2), name="key")] if with_key else [])
+    attention = layers.MultiHeadAttention(2, 3, use_causal_mask=causal, name="attention",
+                                          bias_initializer=initializers.RandomNormal(stddev=0.5))   # not 0
+    attended = attention(query, value, inputs[2]) if with_key else attention(query, value)   # Keras's call
+    pooled = layers.GlobalAveragePooling1D()(layers.Add()([attended, query]))
+    return snn.Model(inputs, layers.Dense(2, name="head")(pooled), dtype=dtype, seed=7), attention
+
+
+def cross_inputs(with_key=False, dtype=np.float64, seed=8):
+    rng = np.random.default_rng(seed)
+    shapes = [(4, 3, 4), (4, 5, 6)] + ([(4, 5, 2)] if with_key else [])
+    return [rng.standard_normal(shape).astype(dtype) for shape in shapes]
+
+
+@pytest.mark.parametrize("with_key", [False, True])
+def test_cross_attention_in_a_graph_is_the_layers_attend(with_key):
+    model, attention = cross_attention_model(with_key, causal=True)
+    x = cross_inputs(with_key, np.float32)
+    attended = attention.attend(x[0], x[1], x[2] if with_key else None)
+    head = model.get_layer("head")
+    expected = (attended + x[0]).mean(axis=1) @ head.params["kernel"] + head.params["bias"]
+    np.testing.assert_allclose(model.predict(x), expected, rtol=1e-5, atol=1e-6)
+    assert attention.input_shape == [(3, 4), (5, 6)] + ([(5, 2)] if with_key else [])
+
+
+@pytest.mark.parametrize("with_key", [False, True])
+def test_cross_attention_model_gradients(with_key):
+    model, _ = cross_attention_model(with_key, dtype="float64")
+    model.compile(loss="mse")
+    x = cross_inputs(with_key)
+    target = np.random.default_rng(9).standard_normal((4, 2))
+    model.zero_grad()
+    with recording(True):
+        model.loss.forward(model.forward(x, training=True), target)
+    grad_inputs = model.backward(model.loss.backward())
+    analytic = [grad.copy() for _, grad in model.parameters()]
+
+    def loss():
+        with recording(False):
+            return model.loss.forward(model.forward(x, training=True), target)
+    errors = {f"input {i}": gradcheck.relative_error(g, gradcheck.numerical_gradient(loss, a))
+              for i, (a, g) in enumerate(zip(x, grad_inputs))}
+    for (name, param), grad in zip(model.named_parameters(), analytic):
+        numeric = gradcheck.numerical_gradient(loss, param)
+        if name == "attention.key_bias":          # q_t . b_k shifts row t's logits, which the softmax ignores:
+            assert not np.any(grad) and np.abs(numeric).max() < 1e-8          # its gradient is exactly 0
+            continue
+        errors[name] = gradcheck.relative_error(grad, numeric)
+    assert len(errors) == len(x) + 7 + 2          # the inputs, attention's 4 kernels and 3 biases, the head's 2
+    gradcheck.assert_gradients_close(errors, TOL)
+
+
+@pytest.mark.parametrize("with_key", [False, True])
+def test_cross_attention_exports_to_onnx_and_round_trips_a_model_file(with_key, tmp_path):
+    onnx = pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    model, _ = cross_attention_model(with_key, causal=True)
+    x = cross_inputs(with_key, np.float32)
+    proto = snn.saving.export_onnx(model, tmp_path / "cross.onnx")
+    onnx.checker.check_model(proto, full_check=True)
+    session = ort.InferenceSession(str(tmp_path / "cross.onnx"), providers=["CPUExecutionProvider"])
+    feeds = dict(zip(["query", "value", "key"], x))
+    np.testing.assert_allclose(session.run(None, feeds)[0], model.predict(x), rtol=1e-5, atol=1e-5)
+    model.save(tmp_path / "cross.snn")
+    np.testing.assert_array_equal(snn.load_model(tmp_path / "cross.snn").predict(x), model.predict(x))
+
+
+def test_a_shared_cross_attention_layer_keeps_its_shapes():
+    query, value, other = snn.Input(shape=(3, 4)), snn.Input(shape=(5, 6)), snn.Input(shape=(5, 2))
+    attention = layers.MultiHeadAttention(2, 3, name="shared_attention")
+    with pytest.raises(ValueError, match=r"shared_attention.* \[\(None, 3, 4\), \(None, 5, 6\)\] .* "
+                                         r"\[\(None, 3, 4\), \(None, 5, 2\)\]"):
+        snn.Model([query, value, other], layers.Add()([attention(query, value), attention(query, other)]))

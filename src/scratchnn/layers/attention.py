@@ -65,6 +65,7 @@ class MultiHeadAttention(Layer):
     """
 
     supports_masking = True        # a padding mask (Embedding(mask_zero=True)) hides the padded steps
+    cross_inputs = True            # in a functional model, also called on [query, value] or [query, value, key]
 
     def __init__(self, num_heads, key_dim, value_dim=None, dropout=0.0, use_bias=True, output_shape=None,
                  use_causal_mask=False, kernel_initializer="glorot_uniform", bias_initializer="zeros", name=None,
@@ -85,12 +86,19 @@ class MultiHeadAttention(Layer):
 
     # ---- shapes and parameters -----------------------------------------------------------------
     def compute_output_shape(self, input_shape):
-        check_sequence_shape(input_shape, "MultiHeadAttention")
-        return input_shape[0], self.output_dim or input_shape[1]
+        query = input_shape[0] if isinstance(input_shape, list) else input_shape      # [query, value(, key)]
+        check_sequence_shape(query, "MultiHeadAttention")
+        return query[0], self.output_dim or query[1]
 
     def build(self, input_shape, rng=None, value_shape=None, key_shape=None):
         """Build for queries of shape input_shape (steps, features); value_shape and key_shape (default: the
-        query's, and the value's) for cross-attention. Returns the output shape."""
+        query's, and the value's) for cross-attention, or input_shape the list [query, value(, key)] of a
+        functional model's call. Returns the output shape."""
+        if isinstance(input_shape, list):
+            shapes = [tuple(shape) for shape in input_shape]
+            self.build(shapes[0], rng, *shapes[1:])
+            self.input_shape = shapes                                   # what a second call must match
+            return self.output_shape
         value_shape = tuple(input_shape if value_shape is None else value_shape)
         key_shape = tuple(value_shape if key_shape is None else key_shape)
         for what, shape in (("value", value_shape), ("key", key_shape)):
@@ -174,6 +182,8 @@ class MultiHeadAttention(Layer):
     def forward(self, x, training=False, attention_mask=None, mask=None):
         """Self-attention: query = key = value = x (N, T, F). mask: (N, T) padding, True for the real steps
         (Keras's rule: a padded step neither reads nor is read; its row then averages every step uniformly)."""
+        if isinstance(x, list):                                         # a functional model's cross-attention
+            return self.attend(x[0], x[1], x[2] if len(x) > 2 else None, training=training)
         self.check_input(x)
         return self._attend("self", x, x, x, attention_mask, None, training, mask, mask)[0]
 
@@ -201,10 +211,13 @@ class MultiHeadAttention(Layer):
 
     def __call__(self, query, value=None, key=None, attention_mask=None, training=False, use_causal_mask=None,
                  return_attention_scores=False):
-        """``layer(x)``: self-attention (build on the first call); ``layer(query, value[, key])``: attend()."""
-        if value is None and key is None and attention_mask is None and use_causal_mask is None \
-                and not return_attention_scores:
+        """``layer(x)``: self-attention (build on the first call); ``layer(query, value[, key])``: attend(); on
+        symbolic tensors, the call of a functional model."""
+        plain = attention_mask is None and use_causal_mask is None and not return_attention_scores
+        if plain and value is None and key is None:
             return super().__call__(query, training=training)
+        if plain and getattr(query, "is_symbolic", False):
+            return super().__call__([query, value] + ([] if key is None else [key]), training=training)
         return self.attend(query, query if value is None else value, key, attention_mask, use_causal_mask,
                            training, return_attention_scores)
 
@@ -236,11 +249,11 @@ class MultiHeadAttention(Layer):
         return y, weights
 
     def backward(self, grad_out, input_grad=True):
-        """The gradient of a self-attention call (forward): d query + d key + d value."""
+        """The gradient of a self-attention call (forward): d query + d key + d value; after a cross-attention
+        call, the list of attend_backward's gradients (d query, d value[, d key])."""
+        if self.tape and self.tape[-1][0] != "self":
+            return list(self.attend_backward(grad_out, input_grad))
         kind, saved = self.recall()
-        if kind != "self":
-            raise RuntimeError(f"{self.describe()}: the last call was attend() (cross-attention): undo it with "
-                               "attend_backward(), which returns the gradient of each input")
         grads = self._attend_backward(saved, grad_out, input_grad)
         return None if not input_grad else grads[0] + grads[1] + grads[2]
 

@@ -131,7 +131,7 @@ def call_layer(layer: Layer, inputs) -> SymbolicTensor:
             raise TypeError(f"{layer.describe()} was called on a list mixing symbolic tensors and "
                             f"{type(t).__name__} (item {i}): call a layer on symbolic tensors or on arrays")
     takes_several = getattr(layer, "multiple_inputs", False)
-    if multiple and not takes_several:
+    if multiple and not (takes_several or getattr(layer, "cross_inputs", False)):
         raise TypeError(f"{layer.describe()} takes one input, got a list of {len(tensors)}: merge them first "
                         "(layers.Concatenate, layers.Add, ...)")
     if takes_several and not multiple:

@@ -97,14 +97,26 @@ def _export_layer_norm(builder, layer, x, hint):
 
 @onnx_exporter("MultiHeadAttention")
 def _export_attention(builder, layer, x, hint):
-    """Self-attention as MatMul / Softmax: Q, K, V projections split into heads, softmax(Q K^T / sqrt(d_k)) V,
-    the heads joined and projected. The 1 / sqrt(d_k) is folded into the query's kernel and bias."""
+    """Self-attention: query, key and value are x."""
+    return _attention(builder, layer, {"query": x, "key": x, "value": x}, hint)
+
+
+@onnx_exporter("MultiHeadAttention", merge=True)
+def _export_cross_attention(builder, layer, xs, hint):
+    """A functional model's cross-attention: [query, value] (the key is the value) or [query, value, key]."""
+    return _attention(builder, layer, {"query": xs[0], "value": xs[1], "key": xs[2] if len(xs) > 2 else xs[1]}, hint)
+
+
+def _attention(builder, layer, sources, hint):
+    """Attention as MatMul / Softmax: Q, K, V projections (of sources[part]) split into heads,
+    softmax(Q K^T / sqrt(d_k)) V, the heads joined and projected. The 1 / sqrt(d_k) is folded into the query's
+    kernel and bias."""
     heads, scale = layer.num_heads, 1 / math.sqrt(layer.key_dim)
     p = layer.params
 
     def project(part, factor=1.0):                       # (N, S, F) -> (N, S, h * d) -> (N, h, S, d)
         kernel = p[f"{part}_kernel"]
-        y = builder.node("MatMul", [x, builder.constant(f"{hint}_{part}_kernel",
+        y = builder.node("MatMul", [sources[part], builder.constant(f"{hint}_{part}_kernel",
                                                         kernel.reshape(kernel.shape[0], -1) * factor)],
                          f"{hint}_{part}_product")
         if layer.use_bias:
@@ -119,8 +131,8 @@ def _export_attention(builder, layer, x, hint):
     logits = builder.node("MatMul", [query, key_t], f"{hint}_logits")                              # (N, h, T, S)
     allowed = None                                                           # the pairs (t, s) that may attend
     if layer.use_causal_mask:
-        steps = layer.input_shape[0]
-        allowed = builder.constant(f"{hint}_causal", np.arange(steps)[:, None] >= np.arange(steps)[None, :],
+        steps, key_steps = layer.shapes["query"][0], layer.shapes["key"][0]
+        allowed = builder.constant(f"{hint}_causal", np.arange(steps)[:, None] >= np.arange(key_steps)[None, :],
                                    dtype=bool)                                                     # s <= t
     if builder.mask is not None:                                  # padding: a padded step neither reads nor is read
         padding = attention_padding(builder, builder.mask, hint)                                   # (N, 1, T, S)
