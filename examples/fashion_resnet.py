@@ -20,6 +20,7 @@ threads. Both test accuracies and training times are printed, and their ratio.
 The data: `make fashion` (Debian's dataset-fashion-mnist) or --data DIR with the four IDX files.
 
 Run: python examples/fashion_resnet.py [--epochs 8] [--batch-size 128] [--limit N] [--no-torch] [--seed 0] [--shift 0]
+                                    [--label-smoothing 0]
 """
 import argparse
 import os
@@ -29,7 +30,7 @@ import time
 import numpy as np
 
 import scratchnn as snn
-from scratchnn import layers, optim, schedules
+from scratchnn import layers, losses, optim, schedules
 
 WIDTHS = (16, 32, 64)          # channels of the three stages
 VALIDATION = 0.1               # the fraction of the training images held out
@@ -180,7 +181,7 @@ def train(name, step, accuracy, data, epochs, batch_size, seed, shift=SHIFT):
     return run
 
 
-def main(epochs=8, batch_size=128, limit=None, use_torch=True, seed=0, data=None, shift=SHIFT):
+def main(epochs=8, batch_size=128, limit=None, use_torch=True, seed=0, data=None, shift=SHIFT, smoothing=0.0):
     torch = None
     if use_torch:
         import torch
@@ -200,7 +201,8 @@ def main(epochs=8, batch_size=128, limit=None, use_torch=True, seed=0, data=None
 
     plan = stage_plan()
     model = resnet(plan, seed)
-    model.compile(loss="categorical_crossentropy", from_logits=True, metrics=["accuracy"],
+    model.compile(loss=losses.CategoricalCrossentropy(from_logits=True, label_smoothing=smoothing),
+                  metrics=["accuracy"],
                   optimizer=optim.SGD(schedule, momentum=MOMENTUM, nesterov=True, weight_decay=WEIGHT_DECAY))
     print(f"{model.count_params():,} parameters; {len(model.layers)} layers")
     net = torch_resnet(model, plan, torch) if use_torch else None
@@ -219,7 +221,7 @@ def main(epochs=8, batch_size=128, limit=None, use_torch=True, seed=0, data=None
     ours.test_accuracy = accuracy(x_test, y_test)
     runs = [ours]
     if use_torch:
-        runs.append(train_torch(net, schedule, data, epochs, batch_size, seed, torch, shift))
+        runs.append(train_torch(net, schedule, data, epochs, batch_size, seed, torch, shift, smoothing))
         runs[1].test_accuracy = torch_accuracy(net, x_test, y_test, torch)
     for run in runs:
         print(run.line())
@@ -241,11 +243,11 @@ def torch_accuracy(net, x, y, torch):
     return float(np.mean(predicted == y))
 
 
-def train_torch(net, schedule, data, epochs, batch_size, seed, torch, shift=SHIFT):
+def train_torch(net, schedule, data, epochs, batch_size, seed, torch, shift=SHIFT, smoothing=0.0):
     """PyTorch's run: SGD as scratchnn's (torch.optim.SGD is the same update), the rate set from the same schedule."""
     opt = torch.optim.SGD(net.parameters(), lr=schedule(0), momentum=MOMENTUM, nesterov=True,
                           weight_decay=WEIGHT_DECAY)
-    loss_fn = torch.nn.CrossEntropyLoss()
+    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=smoothing)
     count = [0]
 
     def step(xb, yb):
@@ -270,6 +272,8 @@ if __name__ == "__main__":
     parser.add_argument("--no-torch", action="store_true", help="train scratchnn only")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--shift", type=int, default=SHIFT, help="move training images by up to this many pixels")
+    parser.add_argument("--label-smoothing", type=float, default=0.0, help="train on targets y (1 - s) + s / 10")
     parser.add_argument("--data", default=None, help="folder with the four Fashion-MNIST IDX files")
     args = parser.parse_args()
-    main(args.epochs, args.batch_size, args.limit, not args.no_torch, args.seed, args.data, args.shift)
+    main(args.epochs, args.batch_size, args.limit, not args.no_torch, args.seed, args.data, args.shift,
+         args.label_smoothing)

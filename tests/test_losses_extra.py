@@ -79,6 +79,14 @@ LOSSES = {
         lambda: losses.CategoricalFocalCrossentropy(gamma=0.5, from_logits=True, label_smoothing=0.1),
         lambda r, s: 2 * r.standard_normal(s), lambda r, s: np.eye(s[1])[r.integers(0, s[1], s[0])],
         _focal_reference(0.25, 0.5, logits=True, smoothing=0.1)),
+    "crossentropy_logits_smoothing": (
+        lambda: losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1),
+        lambda r, s: 2 * r.standard_normal(s), lambda r, s: r.integers(0, s[1], s[0]),
+        lambda torch, p, t: torch.nn.functional.cross_entropy(p, t.long(), label_smoothing=0.1)),
+    "crossentropy_smoothing_one_hot": (
+        lambda: losses.CategoricalCrossentropy(label_smoothing=0.2), probabilities,
+        lambda r, s: np.eye(s[1])[r.integers(0, s[1], s[0])],
+        lambda torch, p, t: -((t * 0.8 + 0.2 / t.shape[1]) * torch.log(p)).sum(1).mean()),
 }
 SHAPE = (6, 4)
 
@@ -329,3 +337,15 @@ def test_a_model_with_a_function_metric_saves_without_it(tmp_path):
         model.save(tmp_path / "m.snn")
     loaded = snn.load_model(tmp_path / "m.snn")
     assert loaded.metric_names == ["mae"] and isinstance(loaded.loss, losses.Huber)
+
+
+def test_label_smoothing_is_saved_with_the_model_and_zero_is_not_written(tmp_path):
+    model = snn.Sequential([layers.Dense(3)], input_shape=(2,), seed=0)
+    smoothed = losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1)
+    assert losses.CategoricalCrossentropy(from_logits=True).get_config() == {"from_logits": True}
+    model.compile(loss=smoothed, optimizer="adam")
+    model.save(tmp_path / "m.snn")
+    loaded = snn.load_model(tmp_path / "m.snn").loss
+    assert loaded.label_smoothing == 0.1 and loaded.get_config() == smoothed.get_config()
+    with pytest.raises(ValueError, match="label_smoothing"):
+        losses.CategoricalCrossentropy(label_smoothing=1.5)

@@ -71,13 +71,17 @@ class CategoricalCrossentropy(Loss):
     Targets may be integer class labels of shape (N,) or one-hot (N, K). With logits the log-softmax
     is computed as z - logsumexp(z) and the gradient is softmax(z) - y: exact at any input. Sequence
     outputs (N, T, K) take (N, T) labels (or (N, T, K) one-hot): loss_i is the mean over the T steps.
+    ``label_smoothing`` s replaces the targets by y (1 - s) + s / K (Keras's and PyTorch's rule): the gradient
+    with logits is then softmax(z) - y (1 - s) - s / K.
     """
     name = "categorical_crossentropy"
     takes_logits = True
 
-    def __init__(self, from_logits: bool = False, reduction: str = "sum_over_batch_size"):
+    def __init__(self, from_logits: bool = False, label_smoothing: float = 0.0,
+                 reduction: str = "sum_over_batch_size"):
         super().__init__(reduction)
         self.from_logits = bool(from_logits)
+        self.label_smoothing = check_number("label_smoothing", label_smoothing, type(self).__name__, 0, 1)
 
     def one_hot(self, y_true, y_pred):
         """The targets as (N, K) rows: one-hot (or soft) targets as they are, integer labels one-hot encoded.
@@ -109,6 +113,8 @@ class CategoricalCrossentropy(Loss):
             raise ValueError(f"{type(self).__name__} expected predictions of shape (N, classes) or (N, steps, "
                              f"classes), got {y_pred.shape}")
         self.y = self.one_hot(y_true, y_pred)
+        if self.label_smoothing:                   # y <- y (1 - s) + s / K
+            self.y = self.y * (1 - self.label_smoothing) + self.label_smoothing / self.y.shape[1]
         if self.from_logits:
             log_p = self.log_p = log_softmax(y_pred)
         else:
@@ -144,7 +150,10 @@ class CategoricalCrossentropy(Loss):
         return self.scale(grad)
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "from_logits": self.from_logits}
+        config = {**super().get_config(), "from_logits": self.from_logits}
+        if self.label_smoothing:                   # written when set (files without it read as 0)
+            config["label_smoothing"] = self.label_smoothing
+        return config
 
 
 SparseCategoricalCrossentropy = CategoricalCrossentropy
@@ -165,10 +174,9 @@ class CategoricalFocalCrossentropy(CategoricalCrossentropy):
 
     def __init__(self, alpha: float = 0.25, gamma: float = 2.0, from_logits: bool = False,
                  label_smoothing: float = 0.0, reduction: str = "sum_over_batch_size"):
-        super().__init__(from_logits, reduction)
+        super().__init__(from_logits, label_smoothing, reduction)
         self.alpha = check_number("alpha", alpha, "CategoricalFocalCrossentropy")
         self.gamma = check_number("gamma", gamma, "CategoricalFocalCrossentropy", 0)
-        self.label_smoothing = check_number("label_smoothing", label_smoothing, "CategoricalFocalCrossentropy", 0, 1)
 
     def forward(self, y_pred, y_true, sample_weight=None) -> float:
         if y_pred.ndim != 2:
