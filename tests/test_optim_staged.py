@@ -81,7 +81,8 @@ def test_an_in_place_subclass_is_backed_up_and_rolled_back(rng):
     np.testing.assert_array_equal(params[0], before[0] * np.float32(0.5) - np.float32(0.1) * grads[0])
 
 
-def test_a_signal_during_the_commit_finishes_it_before_propagating(rng, monkeypatch):
+def _adam_after_one_step(rng):
+    """(optimizer, params, grads, what a second step gives: params and an optimizer that made it)."""
     optimizer = optim.Adam(learning_rate=0.1)
     params, grads = _arrays(rng)
     optimizer.step(list(zip(params, grads)))
@@ -89,6 +90,20 @@ def test_a_signal_during_the_commit_finishes_it_before_propagating(rng, monkeypa
     reference = optim.Adam(learning_rate=0.1)
     reference.load_state_dict(optimizer.state_dict())
     reference.step(list(zip(expected_params, grads)))
+    return optimizer, params, grads, expected_params, reference
+
+
+def _assert_second_step_done(optimizer, params, expected_params, reference):
+    assert optimizer.iterations == 2 and not optimizer.stepping
+    for got, want in zip(params, expected_params):
+        np.testing.assert_array_equal(got, want)
+    for got, want in zip(optimizer.slots, reference.slots):
+        for key in want:
+            np.testing.assert_array_equal(got[key], want[key])
+
+
+def test_a_signal_during_the_commit_finishes_it_before_propagating(rng, monkeypatch):
+    optimizer, params, grads, expected_params, reference = _adam_after_one_step(rng)
 
     class Interrupting(list):
         """The list of pending commits: a KeyboardInterrupt (as a signal would) after the first one."""
@@ -103,24 +118,13 @@ def test_a_signal_during_the_commit_finishes_it_before_propagating(rng, monkeypa
     with pytest.raises(KeyboardInterrupt):
         optimizer.step(list(zip(params, grads)))
     monkeypatch.undo()
-    assert optimizer.iterations == 2 and not optimizer.stepping
-    for got, want in zip(params, expected_params):
-        np.testing.assert_array_equal(got, want)
-    for got, want in zip(optimizer.slots, reference.slots):
-        for key in want:
-            np.testing.assert_array_equal(got[key], want[key])
+    _assert_second_step_done(optimizer, params, expected_params, reference)
 
 
 def test_a_signal_between_two_slot_swaps_of_one_parameter_leaves_each_slot_swapped_once(rng):
     """Adam's m and v are swapped one after the other; an interruption right after the first swap finishes the
     commit (v swapped, m not swapped back) before it propagates."""
-    optimizer = optim.Adam(learning_rate=0.1)
-    params, grads = _arrays(rng)
-    optimizer.step(list(zip(params, grads)))
-    expected_params = [p.copy() for p in params]
-    reference = optim.Adam(learning_rate=0.1)
-    reference.load_state_dict(optimizer.state_dict())
-    reference.step(list(zip(expected_params, grads)))
+    optimizer, params, grads, expected_params, reference = _adam_after_one_step(rng)
 
     class InterruptedAfterOneSwap(dict):
         """The first parameter's slots: a KeyboardInterrupt (as a signal would) right after the first swap."""
@@ -136,9 +140,4 @@ def test_a_signal_between_two_slot_swaps_of_one_parameter_leaves_each_slot_swapp
     with pytest.raises(KeyboardInterrupt):
         optimizer.step(list(zip(params, grads)))
     assert InterruptedAfterOneSwap.swaps == ["m", "v"]          # m once, then v when the commit finished
-    assert optimizer.iterations == 2 and not optimizer.stepping
-    for got, want in zip(params, expected_params):
-        np.testing.assert_array_equal(got, want)
-    for got, want in zip(optimizer.slots, reference.slots):
-        for key in want:
-            np.testing.assert_array_equal(got[key], want[key])
+    _assert_second_step_done(optimizer, params, expected_params, reference)
