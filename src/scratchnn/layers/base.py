@@ -150,10 +150,15 @@ class Layer:
         raise NotImplementedError
 
     # ---- the tape ------------------------------------------------------------------------------
-    def remember(self, training: bool, *saved) -> None:
-        """Push what backward will need, if this call records (training, or inside recording(True))."""
+    def records(self, training: bool) -> bool:
+        """Whether a call with this ``training`` records for backward: training, unless inside recording(...),
+        which decides."""
         flag = _recording.get()
-        if training if flag is None else flag:
+        return training if flag is None else flag
+
+    def remember(self, training: bool, *saved) -> None:
+        """Push what backward will need, if this call records (see records)."""
+        if self.records(training):
             self.tape.append(saved)
 
     def recall(self) -> tuple:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from ..backend import is_numpy, kernels_cpu, namespace
-from .base import Layer, _recording, register
+from .base import Layer, register
 from .conv import as_pair, check_image_shape, check_padding, offset_slice, window_geometry
 
 
@@ -76,7 +76,7 @@ class MaxPooling2D(Pooling2D):
         xp = namespace(x)
         x_padded = self.pad(x)
         if is_numpy(xp) and kernels_cpu.enabled("max_pool"):
-            records = training or bool(_recording.get())               # as remember() decides (or more)
+            records = self.records(training)                            # as remember() decides
             y, mask = kernels_cpu.max_pool_forward(self, x_padded, with_mask=records)
             self.remember(training, "fast", mask, x_padded.shape)
             return y
