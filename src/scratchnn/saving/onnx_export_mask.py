@@ -51,19 +51,20 @@ def check_reader(layer):
                          f"whose masks export to ONNX are {list(MASK_READERS)}")
 
 
-def _ints(builder, hint, values):
+def int_constant(builder, hint, values):
+    """An int64 constant (indices, axes, shapes)."""
     return builder.constant(hint, np.array(values, dtype=np.int64), dtype=np.int64)
 
 
 def embedding_mask(builder, ids, hint):
     """ids != 0, (N, T) booleans."""
-    zero = _ints(builder, f"{hint}_padding_id", 0)
+    zero = int_constant(builder, f"{hint}_padding_id", 0)
     return builder.node("Not", [builder.node("Equal", [ids, zero], f"{hint}_is_padding")], f"{hint}_mask")
 
 
 def _along_time(builder, index, like, hint):
     """An (N, T) int64 index expanded to the shape of ``like`` (N, T, features), for GatherElements on axis 1."""
-    column = builder.node("Unsqueeze", [index, _ints(builder, f"{hint}_axis2", [2])], f"{hint}_column")
+    column = builder.node("Unsqueeze", [index, int_constant(builder, f"{hint}_axis2", [2])], f"{hint}_column")
     return builder.node("Expand", [column, builder.node("Shape", [like], f"{hint}_shape")], f"{hint}_expanded")
 
 
@@ -72,21 +73,21 @@ def real_steps_first(builder, x, mask, steps, hint):
     at least 1; the real steps' counts, int64 (N,); their running counts c_t, int64 (N, T))."""
     padded = builder.node("Cast", [builder.node("Not", [mask], f"{hint}_padded")], f"{hint}_padded_int",
                           to=builder.onnx.TensorProto.INT64)
-    key = builder.node("Add", [builder.node("Mul", [padded, _ints(builder, f"{hint}_steps", steps)], f"{hint}_late"),
-                               _ints(builder, f"{hint}_times", np.arange(steps))], f"{hint}_key")
+    late = builder.node("Mul", [padded, int_constant(builder, f"{hint}_steps", steps)], f"{hint}_late")
+    key = builder.node("Add", [late, int_constant(builder, f"{hint}_times", np.arange(steps))], f"{hint}_key")
     values, order = builder.fresh(f"{hint}_sorted"), builder.fresh(f"{hint}_order")
     builder.nodes.append(builder.onnx.helper.make_node(
-        "TopK", [key, _ints(builder, f"{hint}_k", [steps])], [values, order], name=order, axis=1, largest=0,
+        "TopK", [key, int_constant(builder, f"{hint}_k", [steps])], [values, order], name=order, axis=1, largest=0,
         sorted=1))
     compact = builder.node("GatherElements", [x, _along_time(builder, order, x, f"{hint}_order")], f"{hint}_compact",
                            axis=1)
     real = builder.node("Cast", [mask], f"{hint}_real", to=builder.onnx.TensorProto.INT64)
-    counts = builder.node("ReduceSum", [real, _ints(builder, f"{hint}_time_axis", [1])], f"{hint}_counts",
+    counts = builder.node("ReduceSum", [real, int_constant(builder, f"{hint}_time_axis", [1])], f"{hint}_counts",
                           keepdims=0)
-    lengths = builder.node("Cast", [builder.node("Max", [counts, _ints(builder, f"{hint}_one", 1)],
+    lengths = builder.node("Cast", [builder.node("Max", [counts, int_constant(builder, f"{hint}_one", 1)],
                                                  f"{hint}_at_least_one")], f"{hint}_lengths",
                            to=builder.onnx.TensorProto.INT32)          # a sample of padding only: read 1 step, zeroed
-    cumulative = builder.node("CumSum", [real, _ints(builder, f"{hint}_cum_axis", 1)], f"{hint}_cumulative")
+    cumulative = builder.node("CumSum", [real, int_constant(builder, f"{hint}_cum_axis", 1)], f"{hint}_cumulative")
     return compact, lengths, counts, cumulative
 
 
@@ -96,30 +97,30 @@ def _as_float(builder, tensor, hint):
 
 def last_output(builder, y_h, counts, hint):
     """The last state, 0 for a sample with no real step: y_h (N, units) * (count > 0)."""
-    some = builder.node("Greater", [counts, _ints(builder, f"{hint}_zero", 0)], f"{hint}_some")
-    column = builder.node("Unsqueeze", [some, _ints(builder, f"{hint}_axis1", [1])], f"{hint}_some_column")
+    some = builder.node("Greater", [counts, int_constant(builder, f"{hint}_zero", 0)], f"{hint}_some")
+    column = builder.node("Unsqueeze", [some, int_constant(builder, f"{hint}_axis1", [1])], f"{hint}_some_column")
     return builder.node("Mul", [y_h, _as_float(builder, column, f"{hint}_some_float")], hint)
 
 
 def sequence_outputs(builder, sequence, cumulative, mask, zero_at_padding, hint):
     """Per step t of (N, T, units): the compact output of the latest real step up to t, Y[c_t - 1]; 0 where
     c_t = 0, and at padded steps when ``zero_at_padding``."""
-    one = _ints(builder, f"{hint}_one", 1)
+    one = int_constant(builder, f"{hint}_one", 1)
     latest = builder.node("Max", [builder.node("Sub", [cumulative, one], f"{hint}_latest_or_minus"),
-                                  _ints(builder, f"{hint}_zero", 0)], f"{hint}_latest")
+                                  int_constant(builder, f"{hint}_zero", 0)], f"{hint}_latest")
     spread = builder.node("GatherElements", [sequence, _along_time(builder, latest, sequence, f"{hint}_latest")],
                           f"{hint}_spread", axis=1)
-    keep = mask if zero_at_padding else builder.node("Greater", [cumulative, _ints(builder, f"{hint}_none", 0)],
+    keep = mask if zero_at_padding else builder.node("Greater", [cumulative, int_constant(builder, f"{hint}_none", 0)],
                                                      f"{hint}_started")
-    keep = builder.node("Unsqueeze", [keep, _ints(builder, f"{hint}_axis2", [2])], f"{hint}_keep_column")
+    keep = builder.node("Unsqueeze", [keep, int_constant(builder, f"{hint}_axis2", [2])], f"{hint}_keep_column")
     return builder.node("Mul", [spread, _as_float(builder, keep, f"{hint}_keep_float")], hint)
 
 
 def masked_average(builder, x, mask, keepdims, hint):
     """GlobalAveragePooling1D over the real steps: sum_t m_t x_t / max(sum_t m_t, 1), (N, [1,] features)."""
-    real = _as_float(builder, builder.node("Unsqueeze", [mask, _ints(builder, f"{hint}_axis2", [2])],
+    real = _as_float(builder, builder.node("Unsqueeze", [mask, int_constant(builder, f"{hint}_axis2", [2])],
                                            f"{hint}_mask_column"), f"{hint}_real")
-    axis = _ints(builder, f"{hint}_time_axis", [1])
+    axis = int_constant(builder, f"{hint}_time_axis", [1])
     total = builder.node("ReduceSum", [builder.node("Mul", [x, real], f"{hint}_masked"), axis], f"{hint}_total",
                          keepdims=int(keepdims))
     count = builder.node("ReduceSum", [real, axis], f"{hint}_count", keepdims=int(keepdims))
@@ -129,6 +130,7 @@ def masked_average(builder, x, mask, keepdims, hint):
 
 def attention_padding(builder, mask, hint):
     """The pairs (t, s) of real steps: m_t and m_s, (N, 1, T, S) booleans."""
-    rows = builder.node("Unsqueeze", [mask, _ints(builder, f"{hint}_row_axes", [1, 3])], f"{hint}_query_real")
-    columns = builder.node("Unsqueeze", [mask, _ints(builder, f"{hint}_column_axes", [1, 2])], f"{hint}_key_real")
+    rows = builder.node("Unsqueeze", [mask, int_constant(builder, f"{hint}_row_axes", [1, 3])], f"{hint}_query_real")
+    columns = builder.node("Unsqueeze", [mask, int_constant(builder, f"{hint}_column_axes", [1, 2])],
+                           f"{hint}_key_real")
     return builder.node("And", [rows, columns], f"{hint}_real_pairs")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..registry import layer_class
-from .onnx_export_mask import embedding_mask, last_output, real_steps_first, sequence_outputs
+from .onnx_export_mask import embedding_mask, int_constant, last_output, real_steps_first, sequence_outputs
 from .onnx_registry import exporters, onnx_exporter, onnx_importer
 
 ONNX_ACTIVATIONS = {"tanh": "Tanh", "sigmoid": "Sigmoid", "relu": "Relu"}
@@ -78,22 +78,18 @@ def _operator(builder, layers, x, hint, direction, lengths=None):
     return y, y_h
 
 
-def _int_constant(builder, hint, values):
-    return builder.constant(hint, np.array(values, dtype=np.int64), dtype=np.int64)
-
-
 def _direction(builder, hint, tensor, index, axis):
     """One direction's slice of Y or Y_h (Gather with a scalar index drops the axis)."""
-    return builder.node("Gather", [tensor, _int_constant(builder, f"{hint}_dir{index}", index)], f"{hint}_{index}",
+    return builder.node("Gather", [tensor, int_constant(builder, f"{hint}_dir{index}", index)], f"{hint}_{index}",
                         axis=axis)
 
 
 def _flip_time(builder, hint, x):
     """x[:, ::-1]: (N, T, units) read from the last step to the first."""
-    return builder.node("Slice", [x, _int_constant(builder, f"{hint}_start", [-1]),
-                                  _int_constant(builder, f"{hint}_end", [-LAST]),
-                                  _int_constant(builder, f"{hint}_axis", [1]),
-                                  _int_constant(builder, f"{hint}_step", [-1])], f"{hint}_flipped")
+    return builder.node("Slice", [x, int_constant(builder, f"{hint}_start", [-1]),
+                                  int_constant(builder, f"{hint}_end", [-LAST]),
+                                  int_constant(builder, f"{hint}_axis", [1]),
+                                  int_constant(builder, f"{hint}_step", [-1])], f"{hint}_flipped")
 
 
 def _time_major(builder, x, hint):
@@ -185,13 +181,13 @@ def export_time_distributed(builder, layer, x, hint):
     if exporter is None:
         raise ValueError(f"export: no ONNX form for {inner.describe()} inside {layer.describe()}")
     steps = layer.input_shape[0]
-    folded = builder.node("Reshape", [x, _int_constant(builder, f"{hint}_fold", [-1, *inner.input_shape])],
+    folded = builder.node("Reshape", [x, int_constant(builder, f"{hint}_fold", [-1, *inner.input_shape])],
                           f"{hint}_folded")                                           # (N T, ...): steps as samples
     y = exporter(builder, inner, folded, f"{hint}_inner")
     activation = getattr(inner, "activation", None)                  # Dense(..., activation=...) keeps its own
     if activation is not None:
         y = table[type(activation).__name__](builder, activation, y, f"{hint}_activation")
     y = builder.channels(y, len(inner.output_shape) + 1, first=False)
-    return builder.node("Reshape", [y, _int_constant(builder, f"{hint}_unfold", [-1, steps, *inner.output_shape])],
+    return builder.node("Reshape", [y, int_constant(builder, f"{hint}_unfold", [-1, steps, *inner.output_shape])],
                         hint)
 
