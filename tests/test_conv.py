@@ -53,6 +53,31 @@ def test_a_long_kernel_gradient_sum_split_into_a_stack_of_products(rng, monkeypa
     gradcheck.assert_gradients_close(gradcheck.check_layer(layer, x), TOL)
 
 
+@pytest.mark.parametrize("kernel, strides, padding, dilation, by_convolution", [
+    (3, 1, "same", 1, True), (3, 1, "valid", 1, True), (2, 1, "same", 1, True), ((1, 3), 1, "same", 1, True),
+    (3, 2, "same", 1, False), (3, 1, "same", 2, False)])
+def test_a_stride_1_input_gradient_is_a_convolution_of_the_output_gradient(kernel, strides, padding, dilation,
+                                                                            by_convolution, rng, monkeypatch):
+    """dX of a stride-1 convolution is dY, padded by k - 1 - p, convolved with the turned kernel: one product of
+    dY's patches with a (kh * kw * F, C_in) matrix and no scatter of patch gradients; a strided or dilated one
+    scatters them. Both equal the reference."""
+    layer = layers.Conv2D(5, kernel, strides=strides, padding=padding, dilation_rate=dilation, dtype="float64")
+    layer.build((7, 6, 3), rng)
+    x = rng.standard_normal((2, 7, 6, 3))
+    grad_out = rng.standard_normal((2, *layer.output_shape))
+    with kernels_cpu.disabled():
+        expected = harness.forward_backward(layer, x, grad_out, training=True)
+    spy = MatmulSpy()
+    monkeypatch.setattr(kernels_cpu, "np", spy)
+    scattered, scatter = [], kernels_cpu._col2im
+    monkeypatch.setattr(kernels_cpu, "_col2im", lambda *args: scattered.append(args) or scatter(*args))
+    got = harness.forward_backward(layer, x, grad_out, training=True)
+    kh, kw = layer.kernel_size
+    turned = any(b == (kh * kw * 5, 3) for _, b in spy.shapes)
+    assert (turned, not scattered) == (by_convolution, by_convolution)
+    harness.assert_same_results(got, expected, 1e-12, "input gradient")
+
+
 def test_a_first_layer_keeps_its_patches_and_a_deeper_one_gathers_them_again(rng, monkeypatch):
     monkeypatch.setattr(kernels_cpu, "CHUNK_ELEMENTS", 100)            # small patches are kept too
     first, deeper = layers.Conv2D(12, 3), layers.Conv2D(4, 3)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 from collections.abc import Iterator
+from typing import NamedTuple
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -118,23 +119,56 @@ def conv2d_forward(layer, x, training):
     Patches no larger than the output (a first layer: few input channels), or small, are kept for
     backward when training; otherwise backward gathers them again, chunk by chunk."""
     x_padded = _pad(layer, x)
-    weights = _weights(layer)
     depth = _depth(layer)
-    y = np.empty((len(x), *layer.output_shape), x_padded.dtype)
     per_sample = layer.output_shape[0] * layer.output_shape[1]
     keep = training and (depth <= layer.filters or len(x) * per_sample * depth <= CHUNK_ELEMENTS)
     kept = np.empty((len(x) * per_sample, depth), x_padded.dtype) if keep else None
+    return _convolve(layer, x_padded, _weights(layer), kept), (x_padded, kept)
+
+
+def _convolve(geometry, x_padded, weights, kept=None):
+    """Y = [P, 1] @ [W; b] over the samples of x_padded, chunk by chunk (P written into kept if given)."""
+    per_sample = geometry.output_shape[0] * geometry.output_shape[1]
+    y = np.empty((len(x_padded), *geometry.output_shape), x_padded.dtype)
 
     def convolve(rows):
-        buffer = _chunk_buffer(layer, rows, x_padded.dtype) if kept is None else None
-        for samples in _chunks(layer, rows):                             # Y = [P, 1] @ [W; b]
+        buffer = _chunk_buffer(geometry, rows, x_padded.dtype) if kept is None else None
+        for samples in _chunks(geometry, rows):
             if kept is not None:
                 buffer = kept[samples.start * per_sample:]
-            np.matmul(_im2col(layer, x_padded, samples, buffer), weights,
-                      out=y[samples].reshape(-1, layer.filters))
+            np.matmul(_im2col(geometry, x_padded, samples, buffer), weights,
+                      out=y[samples].reshape(-1, weights.shape[1]))
 
-    parallel_rows(convolve, len(x), y.size * depth // 8)
-    return y, (x_padded, kept)
+    parallel_rows(convolve, len(x_padded), y.size * len(weights) // 8)
+    return y
+
+
+class _Window(NamedTuple):
+    """What the patch functions read of a Conv2D layer, for a convolution that is not the layer's own."""
+    kernel_size: tuple
+    strides: tuple
+    dilation_rate: tuple
+    pads: tuple
+    input_shape: tuple
+    output_shape: tuple
+    use_bias: bool = False
+
+
+def _input_grad_window(layer):
+    """dL/dx of a stride-1 convolution is itself a stride-1 convolution: of dL/dy, padded by k - 1 - p on
+    each side, with the kernel turned half a turn and its channels swapped (dX = dY_p * rot180(W).T). The
+    window of that convolution, or None when the layer's is not of this kind (strided, dilated)."""
+    (kh, kw), ((top, bottom), (left, right)) = layer.kernel_size, layer.pads
+    pads = ((kh - 1 - top, kh - 1 - bottom), (kw - 1 - left, kw - 1 - right))
+    if layer.strides != (1, 1) or layer.dilation_rate != (1, 1) or min(min(pads[0]), min(pads[1])) < 0:
+        return None
+    return _Window(layer.kernel_size, (1, 1), (1, 1), pads, layer.output_shape, layer.input_shape)
+
+
+def _input_grad_by_convolution(layer, window, grad_out):
+    kernel = layer.params["kernel"]                                    # (kh, kw, C_in, F) -> (kh, kw, F, C_in)
+    turned = np.ascontiguousarray(kernel[::-1, ::-1].transpose(0, 1, 3, 2)).reshape(-1, kernel.shape[2])
+    return _convolve(window, _pad(window, grad_out), turned)
 
 
 def conv2d_backward(layer, grad_out, saved, input_grad):
@@ -145,7 +179,9 @@ def conv2d_backward(layer, grad_out, saved, input_grad):
     kh, kw, channels, filters = kernel.shape
     depth = _depth(layer)
     offsets_kernel = kernel.reshape(kh * kw, channels, filters).transpose(0, 2, 1)   # W[a, b].T
-    grad_padded = np.empty(x_padded.shape, grad_out.dtype) if input_grad else None
+    window = _input_grad_window(layer) if input_grad else None
+    patch_grads = input_grad and window is None                       # else dX is a convolution of dY
+    grad_padded = np.empty(x_padded.shape, grad_out.dtype) if patch_grads else None
 
     def convolve_back(rows):
         buffer = _chunk_buffer(layer, rows, x_padded.dtype) if kept is None else None
@@ -157,7 +193,7 @@ def conv2d_backward(layer, grad_out, saved, input_grad):
                 patches = kept[samples.start * per_sample:samples.stop * per_sample]
             grad_rows = grad_out[samples].reshape(-1, filters)
             _add_weight_grads(grad_weights, patches, grad_rows)          # [dW; db] += [P, 1].T @ dY
-            if input_grad:                                               # dP[a, b] = dY @ W[a, b].T
+            if patch_grads:                                              # dP[a, b] = dY @ W[a, b].T
                 _col2im(layer, np.matmul(grad_rows, offsets_kernel), grad_padded[samples])
         return grad_weights
 
@@ -166,6 +202,8 @@ def conv2d_backward(layer, grad_out, saved, input_grad):
     grad_bias = grad_weights[-1] if layer.use_bias else None
     if not input_grad:
         return None, grad_kernel, grad_bias
+    if window is not None:
+        return _input_grad_by_convolution(layer, window, grad_out), grad_kernel, grad_bias
     (top, _), (left, _) = layer.pads
     height, width, _ = layer.input_shape
     return grad_padded[:, top:top + height, left:left + width], grad_kernel, grad_bias
