@@ -95,7 +95,7 @@ def test_the_printed_summary(run):
     _, out = run
     lines = out.splitlines()
     assert lines[0].startswith("346 training, 38 validation, 128 test images; 2 epochs of 6 batches of 64;")
-    assert lines[1] == "77,754 parameters; 30 layers"
+    assert lines[1] == "308,074 parameters; 31 layers"
     assert lines[2].startswith("initial outputs on 128 test images: largest difference scratchnn - pytorch ")
     assert sum(line.startswith("scratchnn epoch ") for line in lines) == 2
     assert sum(line.startswith("pytorch   epoch ") for line in lines) == 2
