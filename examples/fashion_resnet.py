@@ -23,7 +23,7 @@ threads. Both test accuracies and training times are printed, and their ratio.
 
 The data: `make fashion` (Debian's dataset-fashion-mnist) or --data DIR with the four IDX files.
 
-Run: python examples/fashion_resnet.py [--epochs 8] [--batch-size 128] [--limit N] [--no-torch] [--seed 0] [--shift 0]
+Run: python examples/fashion_resnet.py [--epochs 12] [--batch-size 128] [--limit N] [--no-torch] [--seed 0] [--shift 0]
                                     [--label-smoothing 0]
 """
 import argparse
@@ -57,7 +57,8 @@ def conv_bn(x, filters, kernel, stride, name):
 
 
 def resnet(plan, seed=0):
-    """The scratchnn network: the stem (convolution, BN, ReLU, pooling), one residual block per entry of plan, global average pool, Dense(10)."""
+    """The scratchnn network: the stem (convolution, BN, ReLU, pooling), one residual block per entry of plan,
+    global average pooling, Dense(10)."""
     image = snn.Input(shape=(28, 28, 1), name="image")
     x = layers.ReLU(name="stem_relu")(conv_bn(image, plan[0][1], 3, 1, "stem"))
     x = layers.MaxPooling2D(STEM_POOL, name="stem_pool")(x)
@@ -187,7 +188,7 @@ def train(name, step, accuracy, data, epochs, batch_size, seed, shift=SHIFT):
     return run
 
 
-def main(epochs=8, batch_size=128, limit=None, use_torch=True, seed=0, data=None, shift=SHIFT, smoothing=0.0):
+def main(epochs=12, batch_size=128, limit=None, use_torch=True, seed=0, data=None, shift=SHIFT, smoothing=0.0):
     torch = None
     if use_torch:
         import torch
@@ -272,7 +273,7 @@ def train_torch(net, schedule, data, epochs, batch_size, seed, torch, shift=SHIF
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--limit", type=int, default=None, help="use only the first N training and N test images")
     parser.add_argument("--no-torch", action="store_true", help="train scratchnn only")

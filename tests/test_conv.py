@@ -54,13 +54,13 @@ def test_a_long_kernel_gradient_sum_split_into_a_stack_of_products(rng, monkeypa
 
 
 @pytest.mark.parametrize("kernel, strides, padding, dilation, by_convolution", [
-    (3, 1, "same", 1, True), (3, 1, "valid", 1, True), (2, 1, "same", 1, True), ((1, 3), 1, "same", 1, True),
-    (3, 2, "same", 1, False), (3, 1, "same", 2, False)])
+    (3, 1, "same", 1, True), (2, 1, "same", 1, True), ((1, 3), 1, "same", 1, True), (1, 1, "valid", 1, True),
+    (3, 1, "valid", 1, False), (3, 2, "same", 1, False), (3, 1, "same", 2, False)])
 def test_a_stride_1_input_gradient_is_a_convolution_of_the_output_gradient(kernel, strides, padding, dilation,
                                                                             by_convolution, rng, monkeypatch):
-    """dX of a stride-1 convolution is dY, padded by k - 1 - p, convolved with the turned kernel: one product of
-    dY's patches with a (kh * kw * F, C_in) matrix and no scatter of patch gradients; a strided or dilated one
-    scatters them. Both equal the reference."""
+    """dX of a stride-1 convolution with an output the size of its input is dY, padded by k - 1 - p, convolved
+    with the turned kernel: one product of dY's patches with a (kh * kw * F, C_in) matrix and no scatter of patch
+    gradients; a strided, dilated or shrinking ("valid") one scatters them. Both equal the reference."""
     layer = layers.Conv2D(5, kernel, strides=strides, padding=padding, dilation_rate=dilation, dtype="float64")
     layer.build((7, 6, 3), rng)
     x = rng.standard_normal((2, 7, 6, 3))

@@ -157,10 +157,13 @@ class _Window(NamedTuple):
 def _input_grad_window(layer):
     """dL/dx of a stride-1 convolution is itself a stride-1 convolution: of dL/dy, padded by k - 1 - p on
     each side, with the kernel turned half a turn and its channels swapped (dX = dY_p * rot180(W).T). The
-    window of that convolution, or None when the layer's is not of this kind (strided, dilated)."""
+    window of that convolution, or None when the layer's is not of this kind: strided, dilated, or with an
+    output smaller than its input ("valid": dY padded by k - 1 makes more patches than the product of dY with
+    W.T, and measured slower, 0.94x a digits-CNN step at batch 64)."""
     (kh, kw), ((top, bottom), (left, right)) = layer.kernel_size, layer.pads
     pads = ((kh - 1 - top, kh - 1 - bottom), (kw - 1 - left, kw - 1 - right))
-    if layer.strides != (1, 1) or layer.dilation_rate != (1, 1) or min(min(pads[0]), min(pads[1])) < 0:
+    if layer.strides != (1, 1) or layer.dilation_rate != (1, 1) or min(min(pads[0]), min(pads[1])) < 0 \
+            or tuple(layer.output_shape[:2]) != tuple(layer.input_shape[:2]):
         return None
     return _Window(layer.kernel_size, (1, 1), (1, 1), pads, layer.output_shape, layer.input_shape)
 
