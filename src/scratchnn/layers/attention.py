@@ -183,13 +183,15 @@ class MultiHeadAttention(Layer):
         """Self-attention: query = key = value = x (N, T, F). mask: (N, T) padding, True for the real steps
         (Keras's rule: a padded step neither reads nor is read; its row then averages every step uniformly)."""
         if isinstance(x, list):                                         # a functional model's cross-attention
-            return self.attend(x[0], x[1], x[2] if len(x) > 2 else None, training=training)
+            masks = (mask or [None] * len(x)) + [None]                  # [query, value(, key)] padding masks
+            return self.attend(x[0], x[1], x[2] if len(x) > 2 else None, training=training, query_mask=masks[0],
+                               value_mask=masks[1], key_mask=masks[2])
         self.check_input(x)
         return self._attend("self", x, x, x, attention_mask, None, training, mask, mask)[0]
 
     def compute_mask(self, x, mask=None):
-        """The output's padding is the query's."""
-        return mask
+        """The output's padding is the query's (the first mask of a cross-attention's list)."""
+        return mask[0] if isinstance(mask, list) else mask
 
     def attend(self, query, value, key=None, attention_mask=None, use_causal_mask=None, training=False,
                return_attention_scores=False, query_mask=None, value_mask=None, key_mask=None):

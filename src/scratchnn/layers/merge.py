@@ -64,6 +64,17 @@ class Merge(Layer):
                                  f"the inputs of {type(self).__name__} must have the same shape")
         return shapes[0]
 
+    def compute_mask(self, inputs, masks=None):
+        """The output's padding mask (Embedding(mask_zero=True)) in a functional model: a step is real where
+        it is real in every input that has a mask (tf.keras's rule); None when no input has one."""
+        given = [m for m in masks or () if m is not None]
+        if not given:
+            return None
+        combined = given[0]
+        for mask in given[1:]:
+            combined = combined & mask
+        return combined
+
     def check_input(self, inputs) -> None:
         if not isinstance(inputs, (list, tuple)) or len(inputs) != len(self.input_shape):
             got = f"{len(inputs)} arrays" if isinstance(inputs, (list, tuple)) else "one array"
@@ -207,6 +218,16 @@ class Concatenate(Merge):
     def forward(self, inputs, training=False):
         self.check_input(inputs)
         return namespace(inputs[0]).concatenate(inputs, axis=self._axis(len(self.input_shape[0])) + 1)
+
+    def compute_mask(self, inputs, masks=None):
+        """Joined along the time axis (or another but the last), the masks are joined too, an input without one
+        counting as all real; joined along the features, a step is real where every input's mask says so."""
+        rank = len(self.input_shape[0])
+        if masks is None or all(m is None for m in masks) or self._axis(rank) == rank - 1:
+            return super().compute_mask(inputs, masks)
+        xp = namespace(inputs[0])
+        full = [xp.ones(x.shape[:-1], dtype=bool) if m is None else m for x, m in zip(inputs, masks)]
+        return xp.concatenate(full, axis=self._axis(rank) + 1)
 
     def backward(self, grad_out, input_grad=True):
         if not input_grad:

@@ -192,11 +192,13 @@ class Model(DeviceMixin, Trainer):
         masks = [None] * self._slots                  # padding masks (Embedding(mask_zero=True)), as in Sequential
         with backend.shared_work(len(values[0]) * self._widest):
             for layer, sources, target, multiple, _ in self._steps:
-                if multiple:                          # a merge: its inputs' masks are not combined
-                    values[target] = layer.forward([values[i] for i in sources], training=training)
-                    continue
-                values[target] = forward_with_mask(layer, values[sources[0]], masks[sources[0]], training)
-                masks[target] = output_mask(layer, values[sources[0]], masks[sources[0]])
+                if multiple:                          # a merge or cross-attention: a list of inputs and of masks
+                    given = [masks[i] for i in sources]
+                    x, mask = [values[i] for i in sources], None if all(m is None for m in given) else given
+                else:
+                    x, mask = values[sources[0]], masks[sources[0]]
+                values[target] = forward_with_mask(layer, x, mask, training)
+                masks[target] = output_mask(layer, x, mask)
         outputs = [values[i] for i in self._output_slots]
         return outputs[0] if len(outputs) == 1 else outputs
 

@@ -20,7 +20,7 @@ import hashlib
 import numpy as np
 
 from .onnx_common import TO_NCHW
-from .onnx_export_mask import export_layer
+from .onnx_export_mask import export_layer, merged_mask
 from .onnx_registry import exporters, merge_exporters, onnx_exporter, onnx_merge
 
 __all__ = ["export_graph"]
@@ -37,6 +37,7 @@ def _builder_class():
             super().__init__(onnx, dtype, opset)
             self.reserved = set(reserved)
             self.stored, self.transposed = {}, {}
+            self.input_masks = []       # the padding masks of a merge's (or cross-attention's) inputs, during it
 
         def fresh(self, hint):
             name = super().fresh(hint)
@@ -117,7 +118,10 @@ def graph_proto(model, onnx, dtype, opset):
                 builder.channels_first = nchw
                 xs.append(builder.channels(name, rank, first))
             builder.channels_first = first
+            builder.input_masks = [masks.get(id(t)) for t in node.inputs]
             y = exporter(builder, layer, xs, hint)
+            masks[id(node.output)] = merged_mask(builder, layer, xs, builder.input_masks, hint)
+            builder.input_masks = []
         else:
             exporter = table.get(kind)
             if exporter is None:

@@ -14,7 +14,10 @@ layers read it:
   go_backwards reads x and the mask flipped in time, forwards: its outputs are in the order read, as ours.
 - GlobalAveragePooling1D: sum_t m_t x_t / max(sum_t m_t, 1).
 - MultiHeadAttention: query t may attend to key s when both are real steps, m_t and m_s (a padded query's
-  row is then all masked, and its softmax averages every step, as ours).
+  row is then all masked, and its softmax averages every step, as ours); in cross-attention m_t is the
+  query's mask and m_s the key's (else the value's).
+
+The layers of several inputs combine their inputs' masks as their compute_mask does (``merged_mask``).
 
 Any other layer that reads a mask is refused by name.
 """
@@ -128,9 +131,42 @@ def masked_average(builder, x, mask, keepdims, hint):
     return builder.node("Div", [total, count], hint)
 
 
-def attention_padding(builder, mask, hint):
-    """The pairs (t, s) of real steps: m_t and m_s, (N, 1, T, S) booleans."""
-    rows = builder.node("Unsqueeze", [mask, int_constant(builder, f"{hint}_row_axes", [1, 3])], f"{hint}_query_real")
-    columns = builder.node("Unsqueeze", [mask, int_constant(builder, f"{hint}_column_axes", [1, 2])],
-                           f"{hint}_key_real")
+def attention_padding(builder, query_mask, key_mask, hint):
+    """The pairs (t, s) of real steps: m_t and m_s, (N, 1, T, S) booleans (broadcast on the side of a None
+    mask; None when both are None). Self-attention gives its one mask twice."""
+    rows = None if query_mask is None else builder.node(
+        "Unsqueeze", [query_mask, int_constant(builder, f"{hint}_row_axes", [1, 3])], f"{hint}_query_real")
+    columns = None if key_mask is None else builder.node(
+        "Unsqueeze", [key_mask, int_constant(builder, f"{hint}_column_axes", [1, 2])], f"{hint}_key_real")
+    if rows is None or columns is None:
+        return rows if columns is None else columns
     return builder.node("And", [rows, columns], f"{hint}_real_pairs")
+
+
+def _all_real(builder, x, hint):
+    """True at every step of x (N, T, features): the mask of an input that has none, (N, T) booleans."""
+    shape = builder.node("Shape", [x], f"{hint}_shape")
+    steps = builder.node("Slice", [shape, int_constant(builder, f"{hint}_from", [0]),
+                                   int_constant(builder, f"{hint}_to", [-1])], f"{hint}_mask_shape")
+    true = builder.onnx.helper.make_tensor(f"{hint}_true", builder.onnx.TensorProto.BOOL, [1], [True])
+    return builder.node("ConstantOfShape", [steps], f"{hint}_all_real", value=true)
+
+
+def merged_mask(builder, layer, xs, masks, hint):
+    """The mask of the output of a layer of several inputs, as its compute_mask makes it: the query's for
+    attention; masks joined along the axis for Concatenate off the feature axis (an input without one: all real);
+    else m_1 and m_2 and ... over the inputs that have one. None when no input has a mask."""
+    if all(m is None for m in masks):
+        return None
+    if type(layer).__name__ == "MultiHeadAttention":
+        return masks[0]
+    rank = len(layer.input_shape[0])
+    if type(layer).__name__ == "Concatenate" and layer._axis(rank) != rank - 1:
+        full = [_all_real(builder, x, f"{hint}_input{i}") if m is None else m
+                for i, (x, m) in enumerate(zip(xs, masks))]
+        return builder.node("Concat", full, f"{hint}_mask", axis=layer._axis(rank) + 1)
+    given = [m for m in masks if m is not None]
+    combined = given[0]
+    for k, mask in enumerate(given[1:], start=1):
+        combined = builder.node("And", [combined, mask], f"{hint}_mask" if k == len(given) - 1 else f"{hint}_mask{k}")
+    return combined

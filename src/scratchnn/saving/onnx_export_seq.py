@@ -98,19 +98,23 @@ def _export_layer_norm(builder, layer, x, hint):
 @onnx_exporter("MultiHeadAttention")
 def _export_attention(builder, layer, x, hint):
     """Self-attention: query, key and value are x."""
-    return _attention(builder, layer, {"query": x, "key": x, "value": x}, hint)
+    return _attention(builder, layer, {"query": x, "key": x, "value": x}, hint, (builder.mask, builder.mask))
 
 
 @onnx_exporter("MultiHeadAttention", merge=True)
 def _export_cross_attention(builder, layer, xs, hint):
-    """A functional model's cross-attention: [query, value] (the key is the value) or [query, value, key]."""
-    return _attention(builder, layer, {"query": xs[0], "value": xs[1], "key": xs[2] if len(xs) > 2 else xs[1]}, hint)
+    """A functional model's cross-attention: [query, value] (the key is the value) or [query, value, key], with
+    the padding masks of the query and of the key (the value's when the key has none)."""
+    masks = list(builder.input_masks) + [None]
+    padding = (masks[0], masks[1] if len(xs) < 3 or masks[2] is None else masks[2])
+    return _attention(builder, layer, {"query": xs[0], "value": xs[1], "key": xs[2] if len(xs) > 2 else xs[1]}, hint,
+                      padding)
 
 
-def _attention(builder, layer, sources, hint):
+def _attention(builder, layer, sources, hint, padding):
     """Attention as MatMul / Softmax: Q, K, V projections (of sources[part]) split into heads,
     softmax(Q K^T / sqrt(d_k)) V, the heads joined and projected. The 1 / sqrt(d_k) is folded into the query's
-    kernel and bias."""
+    kernel and bias. padding: the masks (N, T) of the queries and (N, S) of the keys, or None."""
     heads, scale = layer.num_heads, 1 / math.sqrt(layer.key_dim)
     p = layer.params
 
@@ -134,8 +138,8 @@ def _attention(builder, layer, sources, hint):
         steps, key_steps = layer.shapes["query"][0], layer.shapes["key"][0]
         allowed = builder.constant(f"{hint}_causal", np.arange(steps)[:, None] >= np.arange(key_steps)[None, :],
                                    dtype=bool)                                                     # s <= t
-    if builder.mask is not None:                                  # padding: a padded step neither reads nor is read
-        padding = attention_padding(builder, builder.mask, hint)                                   # (N, 1, T, S)
+    padding = attention_padding(builder, *padding, hint)         # a padded step neither reads nor is read
+    if padding is not None:                                                                        # (N, 1, T, S)
         allowed = padding if allowed is None else builder.node("And", [padding, allowed], f"{hint}_allowed")
     if allowed is not None:
         logits = builder.node("Where", [allowed, logits, builder.constant(f"{hint}_masked", LARGE_NEGATIVE)],
