@@ -9,8 +9,9 @@ is removed.
 
 The levers: work split along the batch over the threads (``cpu.parallel_rows`` / ``parallel_sum``, only
 inside ``cpu.shared_work``); patches gathered in chunks that stay in cache between the gather and the
-products that read them; a column of ones in the patches that carries the bias through the product;
-max pooling's winner kept as a mask over the windows.
+products that read them; a column of ones in the patches that carries the bias through the product; the
+input gradient of a stride-1 convolution that keeps its input's size computed as a convolution of dY with
+the turned kernel (no scatter of patch gradients); max pooling's winner kept as a mask over the windows.
 """
 from __future__ import annotations
 
