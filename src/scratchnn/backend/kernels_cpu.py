@@ -25,7 +25,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from .cpu import parallel_rows, parallel_sum
 
-KERNELS = ("conv2d", "max_pool", "batch_norm")
+KERNELS = ("conv2d", "max_pool", "batch_norm", "sgd")
 _disabled: contextvars.ContextVar[frozenset] = contextvars.ContextVar("scratchnn_slow", default=frozenset())
 CHUNK_ELEMENTS = 1 << 19              # patches gathered at a time: 2 MB of float32, a core's L2 cache
 SMALL_PRODUCT = 1 << 19               # multiply-adds OpenBLAS makes without packing its operands (under 10^6)

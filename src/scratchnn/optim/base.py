@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
 from .. import schedules
-from ..backend import errstate
+from ..backend import errstate, kernels_optim
 from ..backend.namespace import namespace
 from ..validation import check_non_negative_int, check_number
 
@@ -103,6 +103,7 @@ class Optimizer:
         self.iterations = 0
         self.slots: list[dict[str, Any]] = []
         self._scratch: list[Any] = []
+        self._checked_for: int | None = None   # the number of parameters the slots were last checked against
         self.stepping = False                 # True during step(): fit's signal handlers wait for its end
         self.last_step_finite = True          # False: the last step made a value NaN or inf and was undone
 
@@ -148,18 +149,39 @@ class Optimizer:
         grads = self.clip([g for _, g in parameters])
         if not self.slots:
             self.slots = [self.create_slots(p) for p in params]
-        count = self.work_buffers + (self.weight_decay > 0 and not self.decoupled_weight_decay) + self.staged
-        if len(self._scratch) != len(params) or any(len(buffers) != count for buffers in self._scratch[:1]):
+        if self._checked_for != len(params):
             self._check_slots(params)
-            self._scratch = [namespace(p).empty((count, *p.shape), dtype=p.dtype) for p in params]
+            self._checked_for = len(params)
         lr = self.current_learning_rate()
         self.stepping = True
         try:
+            calls = self.in_place_calls(params, grads, lr) if self.staged else None
+            if calls is not None:
+                return self._in_place_step(calls)
+            self._make_scratch(params)
             if self.staged:
                 return self._staged_step(params, grads, lr)
             return self._backed_up_step(params, grads, lr)
         finally:
             self.stepping = False
+
+    def in_place_calls(self, params, grads, lr):
+        """A fast path (SGD's): the backend calls that make this step in place, planned only once every value
+        they write is proven finite; None (here, always) runs the staged ``update`` instead."""
+        return None
+
+    def _in_place_step(self, calls):
+        try:
+            kernels_optim.run(calls)
+        finally:
+            self.iterations += 1                                   # the calls always complete
+        self.last_step_finite = True
+        return True
+
+    def _make_scratch(self, params):
+        count = self.work_buffers + (self.weight_decay > 0 and not self.decoupled_weight_decay) + self.staged
+        if len(self._scratch) != len(params) or any(len(buffers) != count for buffers in self._scratch[:1]):
+            self._scratch = [namespace(p).empty((count, *p.shape), dtype=p.dtype) for p in params]
 
     def _staged_step(self, params, grads, lr):
         scalars = self._scalars()
@@ -325,7 +347,7 @@ class Optimizer:
                     raise ValueError(f"{type(self).__name__}: state {name!r} of parameter {index} holds NaN or "
                                      "infinite values")
         self.slots = [{k: namespace(a).array(a, copy=True) for k, a in s.items()} for s in state["slots"]]
-        self._scratch = []
+        self._scratch, self._checked_for = [], None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(" + ", ".join(f"{k}={v!r}" for k, v in self.get_config().items()) + ")"

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..backend import kernels_cpu, kernels_optim
 from ..backend.namespace import namespace
 from .base import LearningRate, Optimizer, _check_fraction
 
@@ -45,6 +46,16 @@ class SGD(Optimizer):
                 direction = out
         xp.multiply(direction, lr, out=out)                                  # p = p - lr d
         xp.subtract(param, out, out=out)
+
+    def in_place_calls(self, params, grads, lr):
+        """The fast path: this step as BLAS calls in place (backend/kernels_optim.py), the same values as
+        ``update`` to rounding; None (arrays not NumPy's, a value not proven finite, the "sgd" kernel off
+        in ``kernels_cpu.disabled``) runs the staged ``update`` above."""
+        if not kernels_cpu.enabled("sgd"):
+            return None
+        velocities = [slots.get("momentum") for slots in self.slots]
+        return kernels_optim.sgd_calls(params, grads, velocities, lr, self.momentum, self.nesterov,
+                                       self.weight_decay)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
