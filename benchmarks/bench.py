@@ -10,8 +10,9 @@ spread of the ratio. Then:
 
 - effective GFLOP/s (2 per multiply-add forward, 6 per multiply-add in training) against the float32
   matrix-multiply peak measured in the same run (NumPy and PyTorch, 2048 x 2048);
-- peak memory of a training step: the high-water mark of the resident set over a few steps, minus the
-  resident set before the model was built, each library in a fresh process (Linux: /proc/self/status);
+- peak memory of a training step: the high-water mark of the resident set over a few steps (from after the
+  build), minus the resident set before the network was built, each library in a fresh process with only
+  its own network, glibc returning every freed block over 64 KiB (Linux: /proc/self/status);
 - the latency of predicting one sample: scratchnn's predict, torch eager, onnxruntime on the model
   scratchnn exports;
 - one float64 row (the MLP trained in float64 by both).
@@ -132,30 +133,43 @@ def _status_kib(field):
 
 
 def memory_child(network, batch_size, library, steps=4):
-    """Run in a fresh process: the peak resident set of training steps over the resident set before the
-    model existed, in MiB (printed as JSON)."""
+    """Run in a fresh process: the peak resident set during training steps over the resident set before
+    the network was built, in MiB (printed as JSON): the weights, gradients, activations, optimizer state
+    and work buffers of this library's network alone."""
+    import gc
     x, y, _ = digits(network)
+    xb, yb = x[:batch_size], y[:batch_size]
 
-    def train(batch, count):
-        model, net = build(network)
-        xb, yb = x[:batch], y[:batch]
+    def own(pair):
+        """This library's network (the other one, built only to share the weights, is let go)."""
+        model, net = pair
+        return model if library == "scratchnn" else (net, torch.optim.SGD(net.parameters(), lr=0.05))
+
+    def step(trained):
         if library == "scratchnn":
-            for _ in range(count):
-                model.train_on_batch(xb, yb)
-            return model
-        opt, loss_fn = torch.optim.SGD(net.parameters(), lr=0.05), torch.nn.CrossEntropyLoss()
-        xt, yt = to_torch(xb), torch.from_numpy(yb.astype(np.int64))
-        for _ in range(count):
-            cnn.torch_step(net, opt, loss_fn, xt, yt)
-        return net, opt
+            trained.train_on_batch(xb, yb)
+        else:
+            cnn.torch_step(*trained, torch.nn.CrossEntropyLoss(), to_torch(xb),
+                           torch.from_numpy(yb.astype(np.int64)))
 
     # the library's own start-up (code loaded, pools made) is not the step's; the warm-up's arrays stay
     # alive, so that the steps measured cannot reuse memory it freed
-    warm = train(2, 2)  # noqa: F841
+    warm = own(build(network))
+    for _ in range(2):
+        step(warm)
+    gc.collect()
     before = _status_kib("VmRSS")
-    Path("/proc/self/clear_refs").write_text("5")                       # resets the high-water mark (VmHWM)
-    train(batch_size, steps)
+    trained = own(build(network))
+    gc.collect()
+    Path("/proc/self/clear_refs").write_text("5")      # resets the high-water mark (VmHWM): building is not a step
+    for _ in range(steps):
+        step(trained)
     print(json.dumps((_status_kib("VmHWM") - before) / 1024))
+
+
+# every block over 64 KiB its own pages, returned when freed (glibc otherwise raises this threshold as blocks
+# are freed and keeps freed blocks resident): the resident set then follows the arrays alive, in both libraries
+MALLOC = {"MALLOC_MMAP_THRESHOLD_": "65536"}
 
 
 def peak_memory(network, batch_size):
@@ -165,7 +179,7 @@ def peak_memory(network, batch_size):
     result = []
     for library in ("scratchnn", "torch"):
         done = subprocess.run([sys.executable, __file__, "--memory-child", network, str(batch_size), library],
-                              capture_output=True, text=True, env=os.environ)
+                              capture_output=True, text=True, env={**os.environ, **MALLOC})
         result.append(json.loads(done.stdout.splitlines()[-1]) if done.returncode == 0 else None)
     return tuple(result)
 

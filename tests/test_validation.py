@@ -1,8 +1,10 @@
 """scratchnn.validation, the one validation module: what each check accepts, returns and says."""
+import warnings
+
 import numpy as np
 import pytest
 
-from scratchnn.validation import check_finite_array, check_int, check_non_negative_int, check_number, \
+from scratchnn.validation import all_finite, check_finite_array, check_int, check_non_negative_int, check_number, \
     check_positive_int
 
 
@@ -73,3 +75,30 @@ def test_check_finite_array():
         check_finite_array(np.array([1.0, np.nan, np.inf, 0.0]), "predict")
     with pytest.raises(ValueError, match=r"^fit: expected a numeric array, got dtype <U1$"):
         check_finite_array(["a", "b"], "fit")
+
+
+@pytest.mark.parametrize("values, finite", [
+    ([1.0, -2.0, 0.0], True), ([1.0, np.nan], False), ([np.inf, 1.0], False), ([-np.inf, 1.0], False),
+    ([np.inf, -np.inf], False), ([np.nan, np.inf], False), ([], True)])
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_all_finite_agrees_with_isfinite(values, finite, dtype):
+    array = np.array(values, dtype=dtype)
+    assert all_finite(array) is finite is bool(np.isfinite(array).all())
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_all_finite_checks_each_value_when_the_sum_overflows(dtype):
+    big = np.full(64, np.finfo(dtype).max / 2, dtype=dtype)           # finite values whose sum is inf
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                                  # and no overflow warning
+        assert all_finite(big) is True
+        big[17] = np.inf
+        assert all_finite(big) is False
+        assert all_finite(-big) is False
+
+
+def test_all_finite_reads_strided_and_high_dimensional_arrays():
+    grid = np.ones((4, 6, 5))
+    grid[2, 3, 1] = np.nan
+    assert all_finite(grid[:, ::2]) is True and all_finite(grid[:, 1::2]) is False
+    assert all_finite(grid) is False

@@ -20,11 +20,17 @@ _INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
 
 
 class Elementwise(Layer):
-    """Base of elementwise activations: subclasses define fn(x) and grad(x, y, grad_out)."""
+    """Base of elementwise activations: subclasses define fn(x) and grad(x, y, grad_out).
+
+    ``keeps`` names what grad reads, the input "x" and/or the output "y": training keeps only those for
+    backward (the other comes as None), so a ReLU after a Dense holds its output, which the next layer
+    keeps anyway, and lets the Dense's output go."""
+
+    keeps = ("x", "y")
 
     def forward(self, x, training=False):
         y = self.fn(x)
-        self.remember(training, x, y)
+        self.remember(training, x if "x" in self.keeps else None, y if "y" in self.keeps else None)
         return y
 
     def backward(self, grad_out, input_grad=True):
@@ -34,6 +40,8 @@ class Elementwise(Layer):
 
 @register
 class Linear(Elementwise):
+    keeps = ()
+
     def fn(self, x):
         return x                                    # y = x
 
@@ -43,6 +51,8 @@ class Linear(Elementwise):
 
 @register
 class Sigmoid(Elementwise):
+    keeps = ("y",)
+
     def fn(self, x):
         return sigmoid(x)                           # y = 1 / (1 + e^-x)
 
@@ -52,6 +62,8 @@ class Sigmoid(Elementwise):
 
 @register
 class Tanh(Elementwise):
+    keeps = ("y",)
+
     def fn(self, x):
         return namespace(x).tanh(x)                           # y = tanh x
 
@@ -64,15 +76,22 @@ class ReLU(Elementwise):
     """The workhorse of convolutional networks. (A threaded kernel for its two passes measured no gain end
     to end, 0.96-0.99x the time without it in benchmarks/kernels.py's networks, and was removed.)"""
 
+    keeps = ("y",)
+
     def fn(self, x):
         return namespace(x).maximum(x, 0)           # y = max(x, 0)
 
     def grad(self, x, y, grad_out):
-        return grad_out * (y > 0)                   # dx = dy * [x > 0]
+        xp = namespace(y)
+        dx = xp.greater(y, 0, out=xp.empty_like(grad_out))    # [x > 0] as 1.0 or 0.0 (y > 0 where x > 0),
+        dx *= grad_out                                          # written as floats: no mask array
+        return dx                                               # dx = dy * [x > 0]
 
 
 @register
 class LeakyReLU(Elementwise):
+    keeps = ("x",)
+
     def __init__(self, alpha=0.3, **kwargs):
         super().__init__(**kwargs)
         self.alpha = float(alpha)
@@ -108,6 +127,8 @@ class ELU(Elementwise):
 class GELU(Elementwise):
     """x * Phi(x) with Phi the standard normal CDF; approximate=True uses the tanh formula."""
 
+    keeps = ("x",)
+
     def __init__(self, approximate=False, **kwargs):
         super().__init__(**kwargs)
         self.approximate = bool(approximate)
@@ -135,6 +156,8 @@ class GELU(Elementwise):
 
 @register
 class Softplus(Elementwise):
+    keeps = ("x",)
+
     def fn(self, x):
         xp = namespace(x)
         return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))   # y = log(1 + e^x), stable
@@ -146,6 +169,8 @@ class Softplus(Elementwise):
 @register
 class Softmax(Elementwise):
     """y_i = exp(x_i) / sum_j exp(x_j) over the last axis."""
+
+    keeps = ("y",)
 
     def fn(self, x):
         return softmax(x)
@@ -175,6 +200,8 @@ class SELU(Elementwise):
 class SiLU(Elementwise):
     """y = x * sigmoid(x) (also called Swish)."""
 
+    keeps = ("x",)
+
     def fn(self, x):
         return x * sigmoid(x)
 
@@ -190,6 +217,8 @@ Swish = SiLU
 class ReLU6(Elementwise):
     """y = min(max(x, 0), 6)."""
 
+    keeps = ("x",)
+
     def fn(self, x):
         return namespace(x).clip(x, 0, 6)
 
@@ -201,6 +230,8 @@ class ReLU6(Elementwise):
 class HardSigmoid(Elementwise):
     """y = relu6(x + 3) / 6 = clip(x / 6 + 1/2, 0, 1) (Keras 3's and PyTorch's definition)."""
 
+    keeps = ("x",)
+
     def fn(self, x):
         return namespace(x).clip(x + 3, 0, 6) / 6
 
@@ -211,6 +242,8 @@ class HardSigmoid(Elementwise):
 @register
 class Mish(Elementwise):
     """y = x * tanh(softplus(x)) (Misra 2019), softplus(x) = log(1 + e^x) computed without overflow."""
+
+    keeps = ("x",)
 
     def fn(self, x):
         xp = namespace(x)
@@ -234,6 +267,8 @@ class PReLU(Elementwise):
 
     Shapes: alpha has the input's shape without the batch, 1 along the shared axes.
     """
+
+    keeps = ("x",)
 
     def __init__(self, alpha_initializer="zeros", alpha_regularizer=None, shared_axes=None, name=None, dtype=None,
                  trainable=True):
@@ -329,6 +364,7 @@ class Activation(Elementwise):
             raise ValueError(f"Activation: activation must be a name such as 'relu', got {activation!r}")
         self.function_name = activation             # not "activation": Sequential splits that attribute off
         self.function = _by_name(activation)()
+        self.keeps = self.function.keeps
 
     def build(self, input_shape, rng=None):
         output_shape = super().build(input_shape, rng)

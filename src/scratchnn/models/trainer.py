@@ -81,13 +81,15 @@ class Trainer:
         self.clear_cache()                              # nothing left over from a forward without backward
         self.zero_grad()
         y = self._on_device(y)                          # the targets join the outputs on the model's device
-        y_pred = self.forward(x, training=True)
         head = self._fused_output()
         if head is None:
+            y_pred = self.forward(x, training=True)
             loss = self.loss.forward(y_pred, y, sample_weight)
             self.backward(self.loss.backward(), input_grad=False)
         else:                                           # the loss reads the head's input: dL/dz goes below it
-            loss = self.loss.forward(y_pred, y, sample_weight, logits=head.recall()[0])
+            y_pred, logits = self.forward(x, training=True, with_last_input=True)
+            head.recall()                               # the head's backward is skipped: its record goes
+            loss = self.loss.forward(y_pred, y, sample_weight, logits=logits)
             self.backward(self.loss.backward(), input_grad=False, skip_output=True)
         for layer in self.unique_layers():
             layer.settle_grads()
