@@ -1,6 +1,7 @@
 """What each fast CPU kernel earns end to end: training time with every kernel, with none, and with each
-one turned off alone (its layers then run their reference code), on the digits CNN of benchmarks/cnn.py
-and on the same network with BatchNormalization after each convolution.
+one turned off alone (its layers then run their reference code), on the digits CNN of benchmarks/cnn.py,
+on the same network with BatchNormalization after each convolution, and on the digits MLP of
+benchmarks/mlp.py (where only SGD's in-place step applies).
 
 A kernel stays in scratchnn.backend.kernels_cpu only if turning it off costs at least 5% here.
 Prints, per network, the seconds for the same batches (best of the repeats) and each ratio to "all on".
@@ -33,10 +34,24 @@ def digits_cnn(batch_norm: bool, seed: int = 0):
     return model
 
 
-def train_seconds(batch_norm, batches, off, repeats):
+def digits_mlp(seed: int = 0):
+    model = snn.Sequential([layers.Dense(500, activation="relu"), layers.Dense(500, activation="relu"),
+                            layers.Dense(10)], input_shape=(784,), seed=seed)
+    model.compile(loss="sparse_categorical_crossentropy", from_logits=True, optimizer=optim.SGD(0.05))
+    return model
+
+
+NETWORKS = {                                    # name: (builder, input shape of one sample, kernels it uses)
+    "digits CNN (benchmarks/cnn.py)": (lambda: digits_cnn(False), (28, 28, 1), ("conv2d", "max_pool", "sgd")),
+    "digits CNN with BatchNormalization": (lambda: digits_cnn(True), (28, 28, 1), kernels_cpu.KERNELS),
+    "digits MLP (benchmarks/mlp.py)": (digits_mlp, (784,), ("sgd",)),
+}
+
+
+def train_seconds(build, batches, off, repeats):
     best = float("inf")
     for _ in range(repeats):
-        model = digits_cnn(batch_norm)
+        model = build()
         model.train_on_batch(*batches[0])                                   # warm-up
         with kernels_cpu.disabled(*off) if off is not None else contextlib.nullcontext():
             start = time.perf_counter()
@@ -48,21 +63,19 @@ def train_seconds(batch_norm, batches, off, repeats):
 
 def main(n_batches=30, repeats=3, batch_size=128):
     (x, y), _ = snn.datasets.load_digits()
-    x = (x / np.float32(255)).astype(np.float32)[..., None]
+    x = (x / np.float32(255)).astype(np.float32)
     order = np.random.default_rng(0).permutation(len(x))
-    batches = [(x[order[i:i + batch_size]], y[order[i:i + batch_size]])
-               for i in range(0, n_batches * batch_size, batch_size)]
     print(f"{n_batches} training batches of {batch_size}, best of {repeats}; "
           f"{snn.backend.get_num_threads()} threads; numpy {np.__version__}")
-    for batch_norm in (False, True):
-        name = "digits CNN with BatchNormalization" if batch_norm else "digits CNN (benchmarks/cnn.py)"
+    for name, (build, shape, used) in NETWORKS.items():
+        batches = [(x[order[i:i + batch_size]].reshape(-1, *shape), y[order[i:i + batch_size]])
+                   for i in range(0, n_batches * batch_size, batch_size)]
         settings = [("all kernels on", None), ("all kernels off (reference code)", ())]
-        settings += [(f"{kernel} off", (kernel,)) for kernel in kernels_cpu.KERNELS
-                     if batch_norm or kernel != "batch_norm"]
+        settings += [(f"{kernel} off", (kernel,)) for kernel in used]
         base = None
         print(name)
         for label, off in settings:
-            seconds = train_seconds(batch_norm, batches, off, repeats)
+            seconds = train_seconds(build, batches, off, repeats)
             base = base or seconds
             print(f"  {label:34} {seconds:7.3f} s   {seconds / base:5.2f}x the time with all on")
 

@@ -172,3 +172,23 @@ def test_the_sgd_kernel_can_be_turned_off():
     with kernels_cpu.disabled("sgd"):
         assert optimizer.in_place_calls(params, grads[0], 0.05) is None
     assert optimizer.in_place_calls(params, grads[0], 0.05) is not None
+
+
+@pytest.mark.parametrize("batch, shared", [(512, True), (8, False)])
+def test_the_step_shares_the_cores_as_the_batchs_passes_do(monkeypatch, batch, shared):
+    """A batch large enough for scratchnn's own threads runs its step inside the same shared work (BLAS at one
+    thread): a step on BLAS's threads would leave them spinning, taking the cores the next forward needs."""
+    import scratchnn as snn
+    from scratchnn.backend import cpu
+
+    monkeypatch.setattr(cpu, "_settings", cpu.CPUSettings(num_threads=2))
+    model = snn.Sequential([snn.layers.Dense(600, activation="relu"), snn.layers.Dense(3)], input_shape=(5,),
+                           seed=0)
+    model.compile(loss="sparse_categorical_crossentropy", from_logits=True, optimizer=optim.SGD(0.1))
+    seen = []
+    step = model.optimizer.step
+    monkeypatch.setattr(model.optimizer, "step", lambda pairs: (seen.append(cpu.sharing()), step(pairs))[1])
+    rng = np.random.default_rng(0)
+    model.train_on_batch(rng.standard_normal((batch, 5)).astype(np.float32), rng.integers(0, 3, batch))
+    assert len(seen) == 1 and (seen[0] is not None) is shared
+    assert cpu.sharing() is None                                     # and left after it

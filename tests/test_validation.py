@@ -1,6 +1,4 @@
 """scratchnn.validation, the one validation module: what each check accepts, returns and says."""
-import warnings
-
 import numpy as np
 import pytest
 
@@ -86,19 +84,37 @@ def test_all_finite_agrees_with_isfinite(values, finite, dtype):
     assert all_finite(array) is finite is bool(np.isfinite(array).all())
 
 
-@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
-def test_all_finite_checks_each_value_when_the_sum_overflows(dtype):
-    big = np.full(64, np.finfo(dtype).max / 2, dtype=dtype)           # finite values whose sum is inf
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")                                  # and no overflow warning
-        assert all_finite(big) is True
-        big[17] = np.inf
-        assert all_finite(big) is False
-        assert all_finite(-big) is False
+@pytest.mark.parametrize("where", [(0, 0), (7, 2), (99, 4)])
+def test_all_finite_finds_a_value_in_any_block(where):
+    array = np.full((100, 5), np.finfo(np.float32).max, dtype=np.float32)    # 100 rows, blocks of 3 rows
+    assert all_finite(array, block=16) is True
+    array[where] = np.nan
+    assert all_finite(array, block=16) is False
+    array[where] = -np.inf
+    assert all_finite(array, block=16) is False
+    assert all_finite(array[:, :2], block=16) is (where[1] >= 2)             # a strided view, block by block
+
+
+def test_all_finite_takes_rows_wider_than_a_block():
+    wide = np.ones((4, 50))
+    wide[3, 49] = np.inf
+    assert all_finite(wide, block=16) is False and all_finite(wide[:3], block=16) is True
+
+
+def test_all_finite_makes_no_mask_of_the_whole_array():
+    import tracemalloc
+    array = np.ones((4000, 100), dtype=np.float32)
+    tracemalloc.start()
+    try:
+        assert all_finite(array) is True
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < array.size // 4                                   # the whole mask would be array.size bytes
 
 
 def test_all_finite_reads_strided_and_high_dimensional_arrays():
-    grid = np.ones((4, 6, 5))
-    grid[2, 3, 1] = np.nan
-    assert all_finite(grid[:, ::2]) is True and all_finite(grid[:, 1::2]) is False
-    assert all_finite(grid) is False
+    grid = np.ones((40, 6, 5))
+    grid[21, 3, 1] = np.nan
+    assert all_finite(grid[:, ::2], block=32) is True and all_finite(grid[:, 1::2], block=32) is False
+    assert all_finite(grid, block=32) is False and all_finite(grid[:21], block=32) is True

@@ -12,6 +12,9 @@ inside ``cpu.shared_work``); patches gathered in chunks that stay in cache betwe
 products that read them; a column of ones in the patches that carries the bias through the product; the
 input gradient of a stride-1 convolution that keeps its input's size computed as a convolution of dY with
 the turned kernel (no scatter of patch gradients); max pooling's winner kept as a mask over the windows.
+
+``KERNELS`` names every switch ``disabled()`` takes: the layers' kernels here, and "sgd", SGD's step in
+place through BLAS (``kernels_optim.py``; ``optim.SGD.in_place_calls`` checks the switch).
 """
 from __future__ import annotations
 

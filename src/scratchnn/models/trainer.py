@@ -22,7 +22,7 @@ import warnings
 import numpy as np
 
 from .. import losses, metrics as metrics_module, optim
-from ..backend import namespace
+from ..backend import namespace, shared_work
 from ..callbacks import CallbackList, History, ProgressLogger
 from ..validation import check_positive_int
 from .data_args import (ArrayFeed, StreamFeed, _callback_list, _finite, _length, _rows, _sample_weights,
@@ -114,8 +114,9 @@ class Trainer:
     def train_step(self, x, y, sample_weight=None):
         """Forward, backward and one optimizer step -> (loss, outputs). A NaN/inf loss changes no weight."""
         loss, grads, y_pred = self._forward_backward(x, y, sample_weight)
-        if math.isfinite(loss):
-            self.apply_gradients(grads)     # rolled back if it made a weight NaN/inf (optimizer.last_step_finite)
+        if math.isfinite(loss):             # the step shares the cores as the batch's passes did (BLAS at one
+            with shared_work(_length(x) * self._widest):     # thread beside scratchnn's own, or all BLAS's)
+                self.apply_gradients(grads)  # rolled back if it made a weight NaN/inf (optimizer.last_step_finite)
         return loss, y_pred
 
     def train_on_batch(self, x, y, sample_weight=None) -> float:
