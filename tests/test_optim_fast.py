@@ -62,9 +62,9 @@ def test_a_non_finite_gradient_is_refused_as_by_the_reference():
     assert optimizer.iterations == 1 and optimizer._scratch != []         # the staged reference refused them
 
 
-def test_a_finite_gradient_whose_square_overflows_goes_to_the_reference():
+def test_a_finite_gradient_too_large_to_bound_goes_to_the_reference():
     params, grads = problem(np.float32, steps=2)
-    grads[1][1][3] = 3e38                                  # finite, but its sum of squares overflows float32
+    grads[1][1][3] = 3e38                                  # finite, but over half of float32's largest value
     fast = train(optim.SGD(0.1, momentum=0.9), params, grads)
     reference = train(optim.SGD(0.1, momentum=0.9), params, grads, fast=False)
     for got, want in zip(fast, reference):
@@ -83,6 +83,39 @@ def test_a_step_not_proven_finite_runs_the_staged_reference():
     np.testing.assert_array_equal(param, np.float32(3e38) + np.float32(1e37))
     assert not optimizer.step([(param, np.full(4, -1e38, np.float32))])     # 3.1e38 + 1e38 overflows
     np.testing.assert_array_equal(param, np.float32(3e38) + np.float32(1e37))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("size", [0, 1, 7, 1000, 4099])
+def test_the_bound_is_above_every_value_and_the_exact_sum(dtype, size, monkeypatch):
+    monkeypatch.setattr(kernels_optim, "PIECE", 1024)                  # several pieces for the larger arrays
+    rng = np.random.default_rng(size)
+    array = (rng.standard_normal(size) * 10.0 ** rng.integers(-20, 20, size)).astype(dtype)
+    exact = float(np.abs(array.astype(np.float64)).sum())
+    bound = kernels_optim._bound(array.reshape(-1, 1) if size else array)
+    assert bound >= exact and bound >= float(np.abs(array).max(initial=0))
+    assert bound <= exact * (1 + 1e-3) + 1e-300                       # and close to it
+
+
+@pytest.mark.parametrize("position", [0, 1023, 1024, 2500, 4098])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_the_bound_is_inf_for_a_nan_or_an_inf_in_any_piece(monkeypatch, position, bad):
+    monkeypatch.setattr(kernels_optim, "PIECE", 1024)
+    array = np.ones(4099, np.float32)
+    array[position] = bad
+    assert kernels_optim._bound(array) == np.inf
+
+
+def test_the_bound_is_inf_when_the_sum_overflows():
+    assert kernels_optim._bound(np.full(8, np.finfo(np.float32).max / 2, np.float32)) == np.inf
+    assert kernels_optim._bound(np.full(8, 1e38, np.float32)) == np.inf      # 8e38 > float32's largest
+
+
+def test_the_bound_allows_for_the_rounding_of_a_float32_sum():
+    """The exact sum of 2^20 float32 values can exceed BLAS's float32 sum: the bound divides by 1 - gamma."""
+    values = np.full(1 << 20, 1.0 + 2.0 ** -23, np.float32)            # each rounding of the sum loses a bit
+    exact = float(values.astype(np.float64).sum())
+    assert kernels_optim._bound(values) >= exact
 
 
 @pytest.mark.parametrize("make", [

@@ -7,7 +7,7 @@ own folder), so NumPy and its BLAS stay the only compute dependency. Where there
 of NumPy, Accelerate on macOS) ``available()`` is False and callers keep their NumPy code.
 
 Each function takes C-contiguous, writeable NumPy arrays of one dtype, float32 or float64 (``usable``
-says whether arrays qualify), and returns nothing.
+says whether arrays qualify); ``asum`` returns a float, the others nothing.
 """
 from __future__ import annotations
 
@@ -55,8 +55,9 @@ def _function(name: str, dtype: np.dtype):
     function = getattr(library, f"{prefix}{letter}{name}{suffix}")
     pointer = ctypes.c_void_p
     function.argtypes = {"axpy": [integer, scalar, pointer, integer, pointer, integer],
-                         "scal": [integer, scalar, pointer, integer]}[name]
-    function.restype = None
+                         "scal": [integer, scalar, pointer, integer],
+                         "asum": [integer, pointer, integer]}[name]
+    function.restype = scalar if name == "asum" else None
     return function
 
 
@@ -84,6 +85,12 @@ def scal(alpha: float, x: np.ndarray) -> None:
     """x *= alpha, in place."""
     function, arguments = prepare_scal(alpha, x)
     function(*arguments)
+
+
+def asum(x: np.ndarray) -> float:
+    """sum |x_i|, summed in x's dtype (NaN when x holds a NaN, inf when an inf or the sum overflows), split
+    over the BLAS threads: one read of x."""
+    return _function("asum", x.dtype)(x.size, x.ctypes.data, 1)
 
 
 def prepare_axpy(alpha: float, x: np.ndarray, y: np.ndarray):

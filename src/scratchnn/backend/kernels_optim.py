@@ -6,10 +6,15 @@ on one core. Here the same step is BLAS's ``axpy`` (and ``scal``) in place, spli
 plain SGD one pass that reads p and g and writes p. It stays all or nothing because it runs only after a
 proof that every value it writes is finite:
 
-- the sum of squares of each gradient, parameter and velocity is computed first (BLAS's dot product, one
-  read). A finite sum means no NaN and no inf in the array, and bounds every element: |x_i| <= ||x||;
-- the norms then bound every value the step writes (triangle inequality): the velocity mu v + g' by
-  mu ||v|| + ||g'||, the parameter by ||p|| + lr ||d||, with g' = g + wd p and d the step's direction;
+- the sum of absolute values of each gradient, parameter and velocity is computed first (BLAS's ``asum``,
+  one read, split over the BLAS threads). A finite sum means no NaN and no inf in the array, and bounds
+  every element: |x_i| <= sum |x_j| = ||x||_1. The sum is rounded in the array's dtype: summed 2^20 values at
+  a time, each partial sum is at least (1 - gamma) of the exact one (gamma = n u / (1 - n u) for n values
+  and the unit roundoff u, Higham's bound for non-negative terms, here with eps for u: 1/7 in float32), so
+  the partial sums, added in Python floats and divided by (1 - gamma), bound the exact sum from above;
+- the bounds then bound every value the step writes (triangle inequality, element by element): the
+  velocity mu v + g' by mu B(v) + B(g'), the parameter by B(p) + lr B(d), with g' = g + wd p and d the
+  step's direction;
 - only when every bound is under half the dtype's largest value does the step run; otherwise nothing was
   written and the caller runs the staged reference, which checks the values it computes.
 
@@ -25,21 +30,30 @@ import numpy as np
 from . import blas
 
 
-def _norm(array) -> float:
-    """sqrt(sum of squares) of array, inf when it holds NaN or inf (or its sum of squares overflows)."""
+PIECE = 1 << 20                  # values summed by one BLAS call (see the bound above)
+
+
+def _bound(array) -> float:
+    """An upper bound of every |x_i| of array (its sum of absolute values, rounded up past the rounding of
+    that sum), inf when it holds NaN or inf or the sum overflows."""
     flat = array.reshape(-1)
-    total = float(np.vdot(flat, flat))
-    return math.sqrt(total) if math.isfinite(total) else math.inf
+    total = 0.0
+    for start in range(0, flat.size, PIECE):
+        total += blas.asum(flat[start:start + PIECE])
+    if not math.isfinite(total):
+        return math.inf
+    roundoff = min(flat.size, PIECE) * float(np.finfo(flat.dtype).eps)
+    return total / (1 - roundoff / (1 - roundoff))
 
 
 def _plan(param, grad, velocity, lr, momentum, nesterov, weight_decay):
     """The BLAS calls of one parameter's step, in order, or None when a value it writes might overflow."""
     axpy, scal = blas.prepare_axpy, blas.prepare_scal
-    g, p = _norm(grad), _norm(param)
-    decayed = g + weight_decay * p if weight_decay else g            # ||g'||, g' = g + wd p
+    g, p = _bound(grad), _bound(param)
+    decayed = g + weight_decay * p if weight_decay else g            # B(g'), g' = g + wd p
     calls = []
     if momentum:
-        v = momentum * _norm(velocity) + decayed                     # ||v_new|| <= mu ||v|| + ||g'||
+        v = momentum * _bound(velocity) + decayed                    # |v_new| <= mu B(v) + B(g')
         calls += [scal(momentum, velocity), axpy(1.0, grad, velocity)]                         # v = mu v + g
         if weight_decay:
             calls.append(axpy(weight_decay, param, velocity))                                  #   + wd p
