@@ -6,7 +6,8 @@ the forward products X @ W1, H @ W2, H @ W3, the kernel gradient X.T @ dH1 and t
 median microseconds of each over the calls, and the ratio NumPy / PyTorch (above 1: PyTorch faster). Then
 one digit: the three products back to back (each kernel read from wherever the last call left it) in
 NumPy with BLAS at one thread and at two, PyTorch, and scratchnn's forward pass and ``predict`` of the same
-network.
+network; and the same for a network of three 4-wide Dense layers, where the products cost nothing: the
+Python around them in each library.
 
 Run: python benchmarks/products.py [--calls 400]
 """
@@ -77,6 +78,24 @@ def one_digit(calls, rng):
     return results
 
 
+def python_alone(calls):
+    """scratchnn's predict and forward against PyTorch eager on Dense layers 4 wide: the fixed cost per call."""
+    model = snn.Sequential([layers.Dense(4, activation="relu"), layers.Dense(4, activation="relu"), layers.Dense(2)],
+                           input_shape=(3,), seed=0)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 4), torch.nn.ReLU(),
+                              torch.nn.Linear(4, 2))
+    one = np.ones((1, 3), np.float32)
+    one_torch = torch.from_numpy(one)
+
+    def eager():
+        with torch.inference_mode():
+            return net(one_torch)
+
+    return {"scratchnn model.predict": median_us(lambda: model.predict(one), calls),
+            "scratchnn model.forward": median_us(lambda: model.forward(one), calls),
+            "PyTorch eager": median_us(eager, calls)}
+
+
 def main(calls=400):
     rng = np.random.default_rng(0)
     print(f"numpy {np.__version__}, torch {torch.__version__} ({torch.get_num_threads()} threads); "
@@ -88,6 +107,9 @@ def main(calls=400):
             print(f"{batch:5d} {name:10} {a:9.1f} {b:9.1f} {a / b:16.2f}")
     print("one digit through the MLP's three products (the ReLUs between them):")
     for name, us in one_digit(calls, rng).items():
+        print(f"  {name:68} {us:7.1f} µs")
+    print("one sample through three Dense layers 4 wide (the Python around the products):")
+    for name, us in python_alone(calls).items():
         print(f"  {name:68} {us:7.1f} µs")
 
 
