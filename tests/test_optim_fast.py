@@ -133,6 +133,15 @@ def test_arrays_blas_cannot_take_run_the_reference(make):
     assert optimizer._scratch != []
 
 
+def test_arrays_of_another_shape_and_the_same_size_are_not_read_flat():
+    param, grad = np.ones((3, 4), np.float32), np.ones((4, 3), np.float32)
+    assert kernels_optim.sgd_calls([param], [grad], [None], 0.5, 0.0, False, 0.0) is None
+    velocity = np.zeros((2, 6), np.float32)
+    assert kernels_optim.sgd_calls([param], [param.copy()], [velocity], 0.5, 0.9, False, 0.0) is None
+    assert kernels_optim.sgd_calls([param], [param.copy()], [np.zeros((3, 4), np.float32)], 0.5, 0.9, False,
+                                   0.0) is not None
+
+
 def test_without_numpys_blas_the_reference_runs(monkeypatch):
     monkeypatch.setattr(blas, "available", lambda: False)
     params, grads = problem(np.float64, steps=3)

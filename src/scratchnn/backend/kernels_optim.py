@@ -80,7 +80,8 @@ def sgd_calls(params, grads, velocities, lr, momentum, nesterov, weight_decay):
     ``velocities`` holds each parameter's momentum buffer (None without momentum)."""
     calls = []
     for param, grad, velocity in zip(params, grads, velocities):
-        if not blas.usable(param, grad, *([velocity] if momentum else [])):
+        arrays = [param, grad, *([velocity] if momentum else [])]
+        if not blas.usable(*arrays) or any(a.shape != param.shape for a in arrays):   # BLAS reads them flat
             return None
         planned = _plan(param, grad, velocity, lr, momentum, nesterov, weight_decay)
         if planned is None:
