@@ -41,3 +41,22 @@ def test_max_pool_recording_an_inference_call_keeps_the_mask_for_backward(pool_s
         grad_reference = layer.backward(grad_out)
     np.testing.assert_allclose(y, y_reference, rtol=0, atol=1e-12)
     np.testing.assert_allclose(grad, grad_reference, rtol=0, atol=1e-12)
+
+
+def test_strided_views_equal_as_strided_and_stay_inside_the_array(rng):
+    from numpy.lib.stride_tricks import as_strided
+    x = rng.standard_normal((2, 5, 5, 3))
+    s_n, s_h, s_w, s_c = x.strides
+    shape, strides = (2, 3, 3, 3, 3, 3), (s_n, s_h, s_w, s_h, s_w, s_c)            # 3x3 windows, stride 1
+    view = kernels_cpu._strided(x, shape, strides)
+    np.testing.assert_array_equal(view, as_strided(x, shape=shape, strides=strides))
+    assert view.strides == strides and not view.flags.writeable and np.shares_memory(view, x)
+    writeable = kernels_cpu._strided(x, (2, 5, 5, 3), x.strides, writeable=True)
+    writeable[1, 4, 4, 2] = 7.0                                                     # writes reach the array
+    assert x[1, 4, 4, 2] == 7.0
+    strided_input = x[:, ::2]                                                       # not contiguous: as_strided
+    s_n, s_h, s_w, s_c = strided_input.strides
+    pairs = kernels_cpu._strided(strided_input, (2, 3, 4, 2, 3), (s_n, s_h, s_w, s_w, s_c))   # 2-wide windows
+    np.testing.assert_array_equal(pairs[:, :, :, 1], strided_input[:, :, 1:])
+    with pytest.raises((ValueError, TypeError)):                                    # past the end: refused
+        kernels_cpu._strided(x, (2, 6, 5, 3), x.strides)
