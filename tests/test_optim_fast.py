@@ -111,11 +111,24 @@ def test_the_bound_is_inf_when_the_sum_overflows():
     assert kernels_optim._bound(np.full(8, 1e38, np.float32)) == np.inf      # 8e38 > float32's largest
 
 
-def test_the_bound_allows_for_the_rounding_of_a_float32_sum():
-    """The exact sum of 2^20 float32 values can exceed BLAS's float32 sum: the bound divides by 1 - gamma."""
-    values = np.full(1 << 20, 1.0 + 2.0 ** -23, np.float32)            # each rounding of the sum loses a bit
+@pytest.mark.parametrize("size", [1000, 1 << 20, 3 << 20])
+def test_the_bound_allows_for_the_rounding_of_a_float32_sum(monkeypatch, size):
+    """BLAS's float32 sum of n non-negative values may fall short of the exact one by a factor 1 - gamma_n
+    (Higham): the bound still lies above the exact sum when every piece's sum falls that far short."""
+    eps = float(np.finfo(np.float32).eps)
+    exact_sum = {}
+
+    def worst_asum(piece):                                           # as low as a correct float32 sum may be
+        exact = float(np.abs(piece.astype(np.float64)).sum())
+        exact_sum[piece.size] = exact_sum.get(piece.size, 0) + exact
+        n_u = (piece.size - 1) * eps / 2
+        return exact * (1 - n_u / (1 - n_u))
+
+    monkeypatch.setattr(blas, "asum", worst_asum)
+    values = np.full(size, 1.0 + 2.0 ** -23, np.float32)
     exact = float(values.astype(np.float64).sum())
     assert kernels_optim._bound(values) >= exact
+    assert sum(exact_sum.values()) == pytest.approx(exact)           # every piece was summed
 
 
 @pytest.mark.parametrize("make", [
@@ -200,10 +213,13 @@ def test_run_counts_a_call_that_returned_and_finishes_the_rest():
 def test_blas_functions_equal_numpy(dtype, rng):
     x, y = rng.standard_normal(1000).astype(dtype), rng.standard_normal(1000).astype(dtype)
     want = y + dtype(-0.3) * x
-    blas.axpy(-0.3, x, y)
+    function, arguments = blas.prepare_axpy(-0.3, x, y)
+    function(*arguments)
     np.testing.assert_allclose(y, want, atol=1e-6 if dtype is np.float32 else 1e-15)
-    blas.scal(0.5, y)
+    function, arguments = blas.prepare_scal(0.5, y)
+    function(*arguments)
     np.testing.assert_allclose(y, want * dtype(0.5), atol=1e-6 if dtype is np.float32 else 1e-15)
+    assert blas.asum(y) == pytest.approx(float(np.abs(y).sum()), rel=1e-5)
     assert blas.usable(x, y) and not blas.usable(x[::2], y[:500]) and not blas.usable(x.astype(np.float16))
     assert not blas.usable(x, y.astype(np.float32 if dtype is np.float64 else np.float64))
 
@@ -234,3 +250,20 @@ def test_the_step_shares_the_cores_as_the_batchs_passes_do(monkeypatch, batch, s
     model.train_on_batch(rng.standard_normal((batch, 5)).astype(np.float32), rng.integers(0, 3, batch))
     assert len(seen) == 1 and (seen[0] is not None) is shared
     assert cpu.sharing() is None                                     # and left after it
+
+
+def test_a_functional_model_fed_a_dict_shares_its_step_too(monkeypatch):
+    import scratchnn as snn
+    from scratchnn.backend import cpu
+
+    monkeypatch.setattr(cpu, "_settings", cpu.CPUSettings(num_threads=2))
+    a, b = snn.Input((5,), name="a"), snn.Input((5,), name="b")
+    hidden = snn.layers.Dense(600, activation="relu")(snn.layers.Concatenate()([a, b]))
+    model = snn.Model([a, b], snn.layers.Dense(3)(hidden))
+    model.compile(loss="sparse_categorical_crossentropy", from_logits=True, optimizer=optim.SGD(0.1))
+    seen = []
+    step = model.optimizer.step
+    monkeypatch.setattr(model.optimizer, "step", lambda pairs: (seen.append(cpu.sharing()), step(pairs))[1])
+    x = np.random.default_rng(0).standard_normal((512, 5)).astype(np.float32)
+    model.train_on_batch({"a": x, "b": x}, np.zeros(512, dtype=int))     # two keys, 512 samples
+    assert len(seen) == 1 and seen[0] is not None

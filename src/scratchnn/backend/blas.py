@@ -7,7 +7,8 @@ own folder), so NumPy and its BLAS stay the only compute dependency. Where there
 of NumPy, Accelerate on macOS) ``available()`` is False and callers keep their NumPy code.
 
 Each function takes C-contiguous, writeable NumPy arrays of one dtype, float32 or float64 (``usable``
-says whether arrays qualify); ``asum`` returns a float, the others nothing.
+says whether arrays qualify). ``asum`` returns a float; ``prepare_axpy`` and ``prepare_scal`` return the C
+function and its arguments, for a call made later (``kernels_optim.run``).
 """
 from __future__ import annotations
 
@@ -73,18 +74,6 @@ def usable(*arrays) -> bool:
     return (available() and first.dtype in _TYPES
             and all(type(a) is np.ndarray and a.dtype == first.dtype and a.size == first.size
                     and a.flags.c_contiguous and a.flags.writeable for a in arrays))
-
-
-def axpy(alpha: float, x: np.ndarray, y: np.ndarray) -> None:
-    """y += alpha * x, in place, in one pass."""
-    function, arguments = prepare_axpy(alpha, x, y)
-    function(*arguments)
-
-
-def scal(alpha: float, x: np.ndarray) -> None:
-    """x *= alpha, in place."""
-    function, arguments = prepare_scal(alpha, x)
-    function(*arguments)
 
 
 def asum(x: np.ndarray) -> float:

@@ -115,7 +115,7 @@ class Trainer:
         """Forward, backward and one optimizer step -> (loss, outputs). A NaN/inf loss changes no weight."""
         loss, grads, y_pred = self._forward_backward(x, y, sample_weight)
         if math.isfinite(loss):             # the step shares the cores as the batch's passes did (BLAS at one
-            with shared_work(_length(x) * self._widest):     # thread beside scratchnn's own, or all BLAS's)
+            with shared_work(_length(y_pred) * self._widest):   # thread beside scratchnn's own, or all BLAS's)
                 self.apply_gradients(grads)  # rolled back if it made a weight NaN/inf (optimizer.last_step_finite)
         return loss, y_pred
 
